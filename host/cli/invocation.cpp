@@ -1,0 +1,71 @@
+#include "cli/invocation.hpp"
+
+#include <algorithm>
+
+namespace pyhost::cli {
+namespace {
+
+std::string_view basename_of(std::string_view path) {
+    const auto slash = path.rfind('/');
+    return slash == std::string_view::npos ? path : path.substr(slash + 1);
+}
+
+// Python options that consume the next argument when given separately (`-W error`).
+bool python_option_takes_value(std::string_view arg) {
+    return arg == "-W" || arg == "-X" || arg == "--check-hash-based-pycs";
+}
+
+// Whether Python's own command line (argv[1:]) asks for --help before the program starts.
+// Scans only the interpreter options: the first -c/-m, script or `-` ends them.
+bool asks_for_help(const std::vector<char*>& python_argv) {
+    for (std::size_t i = 1; i < python_argv.size(); ++i) {
+        const std::string_view arg(python_argv[i]);
+        if (arg == "--help" || arg == "-h" || arg == "-?") {
+            return true;
+        }
+        if (arg == "--" || arg == "-" || arg.empty() || arg[0] != '-' || arg.starts_with("-c") ||
+            arg.starts_with("-m")) {
+            return false;
+        }
+        if (python_option_takes_value(arg)) {
+            ++i;
+        }
+    }
+    return false;
+}
+
+}  // namespace
+
+Personality personality_of(std::string_view argv0) noexcept {
+    return basename_of(argv0).starts_with("python") ? Personality::python : Personality::pyhost;
+}
+
+Invocation parse(int argc, char** argv) {
+    Invocation invocation;
+    if (argc < 1 || argv[0] == nullptr) {
+        // execve() with an empty argv: CPython copes (sys.executable from /proc); so do we.
+        static char empty[] = "";
+        invocation.argv0 = empty;
+        invocation.python_argv.push_back(empty);
+        return invocation;
+    }
+    invocation.argv0 = argv[0];
+    invocation.personality = personality_of(argv[0]);
+    invocation.python_argv.assign(argv, argv + argc);
+    if (invocation.personality == Personality::python) {
+        return invocation;
+    }
+
+    if (argc >= 2 && std::string_view(argv[1]) == "help") {
+        invocation.command = Command::help;
+        invocation.help_topic.assign(argv + 2, argv + argc);
+        invocation.python_argv.clear();
+        return invocation;
+    }
+    if (asks_for_help(invocation.python_argv)) {
+        invocation.preamble = Preamble::short_usage;
+    }
+    return invocation;
+}
+
+}  // namespace pyhost::cli

@@ -1,0 +1,14 @@
+// pyhost: parse the command line, carry it out, exit with its status. Nothing else lives here.
+#include <iostream>
+
+#include "cli/invocation.hpp"
+#include "run/launch.hpp"
+
+int main(int argc, char** argv) {
+    try {
+        return pyhost::run::execute(pyhost::cli::parse(argc, argv));
+    } catch (const pyhost::cli::UsageError& error) {
+        std::cerr << "pyhost: " << error.what() << '\n';
+        return 2;
+    }
+}

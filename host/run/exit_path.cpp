@@ -1,0 +1,56 @@
+#include "run/exit_path.hpp"
+
+#include <atomic>
+#include <csignal>
+#include <cstdlib>
+#include <vector>
+
+#include <unistd.h>
+
+#include "diag/log.hpp"
+
+namespace pyhost::run::exit_path {
+namespace {
+
+std::vector<Finisher>& finishers() {
+    static std::vector<Finisher> list;
+    return list;
+}
+
+std::atomic<bool> g_finished{false};
+
+}  // namespace
+
+void add_finisher(Finisher finisher) { finishers().push_back(std::move(finisher)); }
+
+void finish(const Outcome& outcome) noexcept {
+    if (g_finished.exchange(true)) {
+        return;
+    }
+    PYHOST_LOG(info) << "run ended: " << outcome.describe();
+    for (const Finisher& finisher : finishers()) {
+        try {
+            finisher(outcome);
+        } catch (...) {
+            PYHOST_LOG(error) << "a finisher failed at exit";
+        }
+    }
+}
+
+void end_process(const Outcome& outcome) noexcept {
+    finish(outcome);
+    if (outcome.kind() == Outcome::Kind::signaled) {
+        // Die by the signal itself so the parent sees WIFSIGNALED, as it would for python3.
+        std::signal(outcome.value(), SIG_DFL);
+        sigset_t only;
+        sigemptyset(&only);
+        sigaddset(&only, outcome.value());
+        sigprocmask(SIG_UNBLOCK, &only, nullptr);
+        ::raise(outcome.value());
+        // Ignored even at SIG_DFL (SIGCHLD, SIGWINCH...) or PID 1: report it as a shell would.
+        std::_Exit(outcome.shell_status());
+    }
+    std::exit(outcome.value());
+}
+
+}  // namespace pyhost::run::exit_path

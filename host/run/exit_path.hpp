@@ -1,0 +1,31 @@
+// The one way a run ends.
+//
+// CPython 3.11 leaves a process in three ways pyhost must see: Py_RunMain() returning, Py_Exit()
+// when SystemExit escapes -c, a script or stdin (gh-152132: it finalizes and calls exit()
+// itself), and Py_RunMain() killing the process with SIGINT after an unhandled
+// KeyboardInterrupt. host/interp reports each of them here, after the interpreter is
+// finalized, so finishers (the journal and reporter drains of the capture issues) run exactly
+// once on every path and never touch Python.
+#pragma once
+
+#include <functional>
+
+#include "run/outcome.hpp"
+
+namespace pyhost::run::exit_path {
+
+// Called once with the run's outcome, after Python is finalized. Must not throw.
+using Finisher = std::function<void(const Outcome&)>;
+
+// Registers a finisher; they run in registration order. Not thread-safe: call before the
+// program starts.
+void add_finisher(Finisher finisher);
+
+// Runs the finishers with `outcome` if nothing ended the run before; later calls do nothing.
+void finish(const Outcome& outcome) noexcept;
+
+// finish(), then ends the process the way `outcome` says: exit(status), or death by the
+// signal with its default action.
+[[noreturn]] void end_process(const Outcome& outcome) noexcept;
+
+}  // namespace pyhost::run::exit_path
