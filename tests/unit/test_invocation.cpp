@@ -53,7 +53,7 @@ TEST_CASE("a script named like a command runs as ./name") {
     CHECK(argv.python_argv(invocation) == argv.strings);
 }
 
-TEST_CASE("--help among Python's options gets pyhost's preamble; after the program it does not") {
+TEST_CASE("--help among Python's options gets pyhost's preamble, after the program it does not") {
     CHECK(Argv({"pyhost", "--help"}).parse().preamble == Preamble::short_usage);
     CHECK(Argv({"pyhost", "-X", "dev", "-h"}).parse().preamble == Preamble::short_usage);
     CHECK(Argv({"pyhost", "-W", "-h"}).parse().preamble == Preamble::none);  // -h is -W's value
