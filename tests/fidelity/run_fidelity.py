@@ -92,6 +92,7 @@ def cases():
         Case("unicode_c_locale", [f"{fx}/unicode_io.py"], env={"LANG": None, "LC_ALL": "C"}),
         Case("unicode_ioencoding", [f"{fx}/unicode_io.py"], env={"PYTHONIOENCODING": "ascii:backslashreplace"}),
         Case("verbose_imports", ["-v", "-c", "pass"]),
+        Case("extension_modules", [f"{fx}/import_extensions.py"]),
         Case("subprocess_and_multiprocessing", [f"{fx}/subprocess_exec.py"]),
         Case("c_sys_exit_str", ["-c", "import sys; sys.exit('bye')"]),
         Case("c_systemexit_int", ["-c", "raise SystemExit(3)"]),

@@ -1,0 +1,95 @@
+"""Shared machinery for pyhost's benchmarks: interleaved runs, controlled environment, medians.
+
+Every benchmark runs its contenders in rounds, one run of each per round in a rotating order,
+so that drift in the machine's speed (other load, thermal state, page cache) hits all of them
+alike; the figure reported is the median of the per-round ratios against /usr/bin/python3.11.
+Wall time is measured around spawn-to-reap, CPU time is the child's user + system time from
+wait4(), which includes every thread of the child.
+"""
+import os
+import statistics
+import sys
+import time
+
+REFERENCE = "/usr/bin/python3.11"
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def default_pyhost():
+    return os.environ.get("PYHOST", os.path.join(ROOT, "build", "release", "pyhost"))
+
+
+def controlled_env(extra=None):
+    """A fixed environment: in particular without PYTHONUNBUFFERED and PYTHONDONTWRITEBYTECODE,
+    which these machines export and which change what python3 does."""
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": os.environ.get("HOME", "/root")}
+    env.update(extra or {})
+    return env
+
+
+class Measurement:
+    __slots__ = ("wall", "cpu", "maxrss_kib", "status")
+
+    def __init__(self, wall, cpu, maxrss_kib, status):
+        self.wall, self.cpu, self.maxrss_kib, self.status = wall, cpu, maxrss_kib, status
+
+
+def measure(argv, env, stdout_path=os.devnull, cwd=None):
+    """Runs argv once; returns its Measurement."""
+    out_fd = os.open(stdout_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    null_in = os.open(os.devnull, os.O_RDONLY)
+    try:
+        actions = [(os.POSIX_SPAWN_DUP2, null_in, 0), (os.POSIX_SPAWN_DUP2, out_fd, 1)]
+        old_cwd = os.getcwd()
+        if cwd:
+            os.chdir(cwd)
+        try:
+            start = time.perf_counter()
+            pid = os.posix_spawn(argv[0], argv, env, file_actions=actions)
+            _, status, usage = os.wait4(pid, 0)
+            wall = time.perf_counter() - start
+        finally:
+            os.chdir(old_cwd)
+    finally:
+        os.close(out_fd)
+        os.close(null_in)
+    return Measurement(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, os.waitstatus_to_exitcode(status))
+
+
+def interleaved(contenders, rounds, warmup=2):
+    """contenders: {name: callable() -> Measurement}. Returns {name: [Measurement, ...]}."""
+    names = list(contenders)
+    results = {name: [] for name in names}
+    for round_index in range(warmup + rounds):
+        order = names[round_index % len(names):] + names[:round_index % len(names)]
+        for name in order:
+            m = contenders[name]()
+            if m.status != 0:
+                raise SystemExit(f"benchmark run failed: {name} exited with {m.status}")
+            if round_index >= warmup:
+                results[name].append(m)
+    return results
+
+
+def median_ratio(results, name, baseline, attribute):
+    """Median over rounds of contender/baseline for one attribute (wall or cpu)."""
+    pairs = zip(results[name], results[baseline])
+    return statistics.median(getattr(a, attribute) / getattr(b, attribute) for a, b in pairs)
+
+
+def median(results, name, attribute):
+    return statistics.median(getattr(m, attribute) for m in results[name])
+
+
+def machine_line():
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} cores, Linux {os.uname().release}, {REFERENCE} {sys.version.split()[0]}"
