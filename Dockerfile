@@ -1,0 +1,27 @@
+# pyhost in a container, swapped in for python3: programs keep their launch command
+# (`python3 main.py ...`), and pyhost runs them as PID 1 with an init parent.
+#
+#   docker build -t pyhost .
+#   docker run --rm pyhost python3 -c 'import sys; print(sys.executable)'
+
+FROM debian:12 AS build
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      build-essential cmake ninja-build python3.11 python3.11-dev libpython3.11-dev \
+      libboost1.81-dev libboost-log1.81-dev catch2 \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+RUN cmake --preset release -DBUILD_TESTING=OFF \
+ && cmake --build --preset release
+
+FROM debian:12-slim
+# The standard library and lib-dynload of the Debian python3.11 that pyhost embeds.
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3.11 \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=build /src/build/release/pyhost /usr/local/bin/pyhost
+# /usr/local/bin comes first on PATH: python3 and python now mean pyhost.
+RUN ln -s pyhost /usr/local/bin/python3 && ln -s pyhost /usr/local/bin/python
+ENTRYPOINT ["/usr/local/bin/pyhost"]
+CMD ["help"]

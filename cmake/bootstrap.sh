@@ -1,0 +1,82 @@
+#!/bin/sh
+# pyhost's set-up on Debian 12: install what is missing, build, then run the demo or the tests.
+#
+#   cmake/bootstrap.sh demo   install, build (release), run a small component under pyhost
+#   cmake/bootstrap.sh test   install, build (release and dev), run the whole test suite
+#
+# Idempotent: packages already installed are not touched, builds are incremental.
+# Needs root or sudo for apt-get, and Debian's archive.
+set -eu
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+
+# Everything the build and the tests use, from Debian 12's archive only.
+packages="
+  build-essential cmake ninja-build
+  python3.11 python3.11-dev libpython3.11-dev python3.11-venv libpython3.11-testsuite
+  libboost1.81-dev libboost-log1.81-dev
+  catch2
+  util-linux procps
+"
+
+install_missing() {
+    missing=""
+    for package in $packages; do
+        if ! dpkg-query -W -f='${db:Status-Status}' "$package" 2>/dev/null | grep -qx installed; then
+            missing="$missing $package"
+        fi
+    done
+    [ -z "$missing" ] && return 0
+    echo "bootstrap: installing:$missing"
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update
+    # One transaction: the testsuite may raise python3.11 to a newer point release, and
+    # libpython3.11-dev must follow it (pyhost links the static library of what is installed).
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends $missing
+}
+
+build() {
+    cmake --preset "$1" >/dev/null
+    cmake --build --preset "$1"
+}
+
+demo() {
+    pyhost="$top/build/release/pyhost"
+    component="$top/tests/demo/component"
+    echo
+    echo "== A component, run by /usr/bin/python3.11 and by pyhost (same output, same exit status)"
+    for interpreter in /usr/bin/python3.11 "$pyhost"; do
+        echo "-- $interpreter main.py --component-id=demo-1"
+        status=0
+        (cd "$component" && env -u PYTHONUNBUFFERED "$interpreter" main.py --component-id=demo-1) || status=$?
+        echo "-- exit status $status"
+    done
+    echo
+    echo "== pyhost says how the run ended when asked (PYHOST_LOG_LEVEL=info; stderr only)"
+    (cd "$component" && PYHOST_LOG_LEVEL=info "$pyhost" main.py --component-id=demo-1 >/dev/null) || true
+    echo
+    echo "pyhost is at $pyhost; \`$pyhost help\` lists what it does."
+}
+
+case "${1:-}" in
+demo)
+    install_missing
+    build release
+    demo
+    ;;
+test)
+    install_missing
+    build release
+    build dev
+    # The dev build (ASan + UBSan) runs pyhost's own tests; the release build runs them again
+    # and CPython's regression suite with pyhost as the interpreter.
+    ctest --preset dev
+    ctest --preset release
+    ;;
+*)
+    echo "usage: $0 demo|test" >&2
+    exit 2
+    ;;
+esac
