@@ -1,6 +1,7 @@
 #include "cli/invocation.hpp"
 
 #include <algorithm>
+#include <utility>
 
 namespace pyhost::cli {
 namespace {
@@ -56,9 +57,41 @@ Invocation parse(int argc, char** argv) {
         return invocation;
     }
 
-    if (argc >= 2 && std::string_view(argv[1]) == "help") {
+    // pyhost's own options come first; the first argument that is not one of them starts
+    // Python's command line (or names a command).
+    int next = 1;
+    while (next < argc) {
+        const std::string_view arg(argv[next]);
+        std::string* target = nullptr;
+        std::string_view name;
+        for (const auto& [option, field] : {std::pair{std::string_view("--log-file"), &invocation.log_file},
+                                            std::pair{std::string_view("--text-log"), &invocation.text_log}}) {
+            if (arg == option || (arg.starts_with(option) && arg.size() > option.size() && arg[option.size()] == '=')) {
+                target = field;
+                name = option;
+            }
+        }
+        if (target == nullptr) {
+            break;
+        }
+        if (arg.size() > name.size()) {
+            *target = std::string(arg.substr(name.size() + 1));
+            ++next;
+        } else if (next + 1 < argc) {
+            *target = argv[next + 1];
+            next += 2;
+        } else {
+            throw UsageError(std::string(name) + " needs a PATH");
+        }
+        if (target->empty()) {
+            throw UsageError(std::string(name) + " needs a PATH, not an empty string");
+        }
+    }
+    invocation.python_argv.erase(invocation.python_argv.begin() + 1, invocation.python_argv.begin() + next);
+
+    if (next < argc && std::string_view(argv[next]) == "help") {
         invocation.command = Command::help;
-        invocation.help_topic.assign(argv + 2, argv + argc);
+        invocation.help_topic.assign(argv + next + 1, argv + argc);
         invocation.python_argv.clear();
         return invocation;
     }

@@ -1,5 +1,7 @@
 // What the command line asks pyhost to do.
 //
+//   pyhost [--log-file PATH] [--text-log PATH] [COMMAND ... | PYTHON ARGS ...]
+//
 // Under a python name (argv[0] is python, python3, python3.11, ...) pyhost is python3:
 // nothing of its own command line exists and argv goes to CPython untouched. Under any other
 // name (pyhost), a first argument that names a pyhost command runs that command; everything
@@ -40,6 +42,9 @@ struct Invocation {
     std::vector<char*> python_argv;
     // For help: the topic words after `help`.
     std::vector<std::string> help_topic;
+    // pyhost's own options, given before Python's (under pyhost's name only).
+    std::string log_file;  // --log-file PATH
+    std::string text_log;  // --text-log PATH
 };
 
 // A command line pyhost itself cannot accept; the message names what was wrong.

@@ -35,6 +35,40 @@ Level read_threshold() noexcept {
     return level;
 }
 
+thread_local bool t_writing = false;
+
+// stderr by write(2) itself, not through C stdio: under capture, fd 2 may be a pipe that
+// pyhost reads as the program's native output, and the write() hook must see (and route)
+// these bytes. One write() per record keeps records whole when threads log at once.
+class StderrBuffer : public std::streambuf {
+protected:
+    std::streamsize xsputn(const char* data, std::streamsize size) override {
+        m_line.append(data, static_cast<std::size_t>(size));
+        return size;
+    }
+    int_type overflow(int_type c) override {
+        if (c != traits_type::eof()) {
+            m_line += static_cast<char>(c);
+        }
+        return traits_type::not_eof(c);
+    }
+    int sync() override {
+        std::size_t done = 0;
+        while (done < m_line.size()) {
+            const ssize_t n = ::write(2, m_line.data() + done, m_line.size() - done);
+            if (n <= 0) {
+                break;
+            }
+            done += static_cast<std::size_t>(n);
+        }
+        m_line.clear();
+        return 0;
+    }
+
+private:
+    std::string m_line;
+};
+
 using Logger = boost::log::sources::severity_logger_mt<Level>;
 
 // Set up on first use: a synchronous stderr sink, so a record is on the terminal before the
@@ -45,7 +79,9 @@ Logger& logger() {
         namespace expr = boost::log::expressions;
         using Backend = logging::sinks::text_ostream_backend;
         auto backend = boost::make_shared<Backend>();
-        backend->add_stream(boost::shared_ptr<std::ostream>(&std::clog, boost::null_deleter()));
+        static StderrBuffer buffer;
+        static std::ostream stream(&buffer);
+        backend->add_stream(boost::shared_ptr<std::ostream>(&stream, boost::null_deleter()));
         backend->auto_flush(true);
         auto sink = boost::make_shared<logging::sinks::synchronous_sink<Backend>>(backend);
         sink->set_formatter(expr::stream << "pyhost[" << expr::attr<pid_t>("Pid") << "]: "
@@ -78,6 +114,8 @@ void write(Level level, std::string_view message) noexcept {
     if (!enabled(level)) {
         return;
     }
+    const bool previous = t_writing;
+    t_writing = true;
     try {
         BOOST_LOG_SEV(logger(), level) << boost::log::add_value("Pid", ::getpid())
                                        << boost::log::add_value("LevelName", name_of(level))
@@ -86,6 +124,9 @@ void write(Level level, std::string_view message) noexcept {
         // Diagnostics must never take the program down; fall back to a raw write.
         std::cerr << "pyhost: " << name_of(level) << ": " << message << '\n';
     }
+    t_writing = previous;
 }
+
+bool writing_now() noexcept { return t_writing; }
 
 }  // namespace pyhost::diag

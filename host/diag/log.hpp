@@ -24,6 +24,10 @@ inline bool enabled(Level level) noexcept { return level >= threshold() && level
 // Emits one record. Thread-safe; never throws.
 void write(Level level, std::string_view message) noexcept;
 
+// True while this thread writes a diagnostic to stderr. The capture write() hook sends those
+// bytes to the console only: pyhost's diagnostics are never the program's output.
+bool writing_now() noexcept;
+
 // One record built with <<, emitted when the statement ends.
 class Record {
 public:

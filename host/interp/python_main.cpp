@@ -3,6 +3,8 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include "bindings/bindings.hpp"
+#include "capture/capture.hpp"
 #include "diag/log.hpp"
 #include "run/exit_path.hpp"
 
@@ -34,7 +36,7 @@ PyStatus pre_initialize(std::vector<char*>& argv) {
 
 }  // namespace
 
-int run_python(std::vector<char*> argv) {
+int run_python(std::vector<char*> argv, Capture capture_mode) {
     PyStatus status = pre_initialize(argv);
     if (PyStatus_Exception(status)) {
         return end_of_failed_start(status);
@@ -55,9 +57,15 @@ int run_python(std::vector<char*> argv) {
         return end_of_failed_start(status);
     }
 
+    if (capture_mode == Capture::on) {
+        bindings::install_import_hook();
+    }
     status = _Py_InitializeMain();
     if (PyStatus_Exception(status)) {
         return end_of_failed_start(status);
+    }
+    if (capture_mode == Capture::on) {
+        capture::install_termination_handlers();
     }
 
     // Runs the target, finalizes, and returns the status (or does not return: see exit_hooks.cpp).

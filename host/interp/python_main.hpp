@@ -10,7 +10,13 @@ namespace pyhost::interp {
 // the exit status python3.11 would return. Paths that end the process inside CPython
 // (SystemExit through Py_Exit, the SIGINT re-raise after an unhandled KeyboardInterrupt)
 // still go through run::exit_path first.
-int run_python(std::vector<char*> argv);
+//
+// With `capture` on, pyhost's pieces are installed as the interpreter starts: the _pyhost
+// module and its import hook after the core phase (before site, sitecustomize, .pth files and
+// the program), the termination-signal policy once Python's signal module has read the
+// dispositions. capture::start() must have run.
+enum class Capture { off, on };
+int run_python(std::vector<char*> argv, Capture capture);
 
 // Prints CPython's own usage text, exactly as `argv0 --help` prints it, to stdout.
 // Returns the status python3 exits with after printing it.

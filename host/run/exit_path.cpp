@@ -1,6 +1,6 @@
 #include "run/exit_path.hpp"
 
-#include <atomic>
+#include <mutex>
 #include <csignal>
 #include <cstdlib>
 #include <vector>
@@ -17,16 +17,18 @@ std::vector<Finisher>& finishers() {
     return list;
 }
 
-std::atomic<bool> g_finished{false};
+// finish() runs once; a second caller (the capture thread ending on SIGTERM while the main
+// thread returns) waits for the first to complete instead of racing it to exit().
+std::mutex g_finish_mutex;
+bool g_finished = false;
 
 }  // namespace
 
 void add_finisher(Finisher finisher) { finishers().push_back(std::move(finisher)); }
 
-void finish(const Outcome& outcome) noexcept {
-    if (g_finished.exchange(true)) {
-        return;
-    }
+namespace {
+
+void run_finishers(const Outcome& outcome) noexcept {
     PYHOST_LOG(info) << "run ended: " << outcome.describe();
     for (const Finisher& finisher : finishers()) {
         try {
@@ -35,6 +37,26 @@ void finish(const Outcome& outcome) noexcept {
             PYHOST_LOG(error) << "a finisher failed at exit";
         }
     }
+}
+
+}  // namespace
+
+void finish(const Outcome& outcome) noexcept {
+    std::lock_guard lock(g_finish_mutex);
+    if (!g_finished) {
+        g_finished = true;
+        run_finishers(outcome);
+    }
+}
+
+bool try_finish(const Outcome& outcome) noexcept {
+    std::unique_lock lock(g_finish_mutex, std::try_to_lock);
+    if (!lock.owns_lock() || g_finished) {
+        return false;
+    }
+    g_finished = true;
+    run_finishers(outcome);
+    return true;
 }
 
 void end_process(const Outcome& outcome) noexcept {

@@ -24,6 +24,10 @@ void add_finisher(Finisher finisher);
 // Runs the finishers with `outcome` if nothing ended the run before; later calls do nothing.
 void finish(const Outcome& outcome) noexcept;
 
+// finish() unless another thread is finishing the run right now (or has): then returns false
+// at once. For a thread that the finishers themselves wait for (the capture thread).
+bool try_finish(const Outcome& outcome) noexcept;
+
 // finish(), then ends the process the way `outcome` says: exit(status), or death by the
 // signal with its default action.
 [[noreturn]] void end_process(const Outcome& outcome) noexcept;

@@ -1,14 +1,31 @@
 #include "run/launch.hpp"
 
+#include <cstdlib>
 #include <iostream>
 
+#include "capture/capture.hpp"
+#include "capture/config.hpp"
 #include "cli/help.hpp"
 #include "init/init_parent.hpp"
+#include "interp/link_hooks.hpp"
 #include "interp/python_main.hpp"
 #include "run/exit_path.hpp"
 
 namespace pyhost::run {
 namespace {
+
+// Capture configuration from the environment and pyhost's own options.
+capture::Config capture_config(const cli::Invocation& invocation) {
+    capture::Config config = capture::config_from_environment();
+    if (!invocation.log_file.empty()) {
+        capture::apply_log_file_option(config, invocation.log_file);
+    }
+    if (!invocation.text_log.empty()) {
+        capture::apply_text_log_option(config, invocation.text_log);
+    }
+    capture::finalize(config);
+    return config;
+}
 
 int run_program(const cli::Invocation& invocation) {
     if (invocation.preamble == cli::Preamble::short_usage) {
@@ -16,7 +33,22 @@ int run_program(const cli::Invocation& invocation) {
         std::cout.flush();
     }
     init::become_init_if_needed(init::init_mode_from_environment());
-    const int status = interp::run_python(invocation.python_argv);
+
+    const capture::Config config = capture_config(invocation);
+    interp::Capture capture_mode = interp::Capture::off;
+    if (config.enabled()) {
+        if (!config.capture_children) {
+            // pyhost's configuration is not the program's: children that re-run
+            // sys.executable are captured through the inherited stdout/stderr instead.
+            for (const std::string& name : capture::environment_variables()) {
+                ::unsetenv(name.c_str());
+            }
+        }
+        if (capture::start(config, invocation.python_argv, interp::real_write)) {
+            capture_mode = interp::Capture::on;
+        }
+    }
+    const int status = interp::run_python(invocation.python_argv, capture_mode);
     exit_path::finish(Outcome::exited(status));
     return status;
 }

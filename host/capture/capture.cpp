@@ -1,0 +1,699 @@
+#include "capture/capture.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <mutex>
+#include <thread>
+
+#include <fcntl.h>
+#include <linux/kcmp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "capture/entry_ring.hpp"
+#include "capture/journal_writer.hpp"
+#include "capture/json_text.hpp"
+#include "diag/log.hpp"
+#include "run/exit_path.hpp"
+
+namespace pyhost::capture {
+namespace {
+
+// One of the two captured descriptors, 1 or 2.
+struct Tap {
+    bool enabled = false;
+    // Piped: fd N is the write end of a pipe pyhost reads (native output); `original` is the
+    // file fd N referred to at start, where everything ends up. Not piped (a terminal, where
+    // native output is not captured): original == -1 and writes go to fd N itself.
+    int original = -1;
+    int pipe_read = -1;
+    bool shares_pipe = false;  // fd 2 uses fd 1's pipe (both referred to one open file)
+    dev_t dev = 0;             // what fd N refers to while it is pyhost's
+    ino_t ino = 0;
+    std::atomic<bool> ours{false};
+};
+
+thread_local bool t_in_hook = false;
+thread_local bool t_log_echo = false;
+thread_local std::string* t_exception_text = nullptr;
+
+class State {
+public:
+    State(const Config& configuration, RealWrite write_function)
+        : config(configuration),
+          real_write(write_function),
+          ring(configuration.ring_bytes),
+          pid(static_cast<std::int32_t>(::getpid())) {}
+
+    Config config;
+    RealWrite real_write;
+    EntryRing ring;
+    std::int32_t pid;
+    std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+    Tap taps[3];
+
+    std::thread thread;
+    int wake_fd = -1;
+    std::atomic<bool> consumer_sleeping{false};
+    std::atomic<bool> stop{false};
+    std::atomic<bool> accepting{true};
+    std::atomic<int> pending_signal{0};
+    std::mutex tee_mutex;  // orders native bytes before the interpreter's own writes
+
+    std::atomic<std::uint64_t> dropped_entries{0};
+    std::atomic<std::uint64_t> dropped_bytes{0};
+    std::uint64_t reported_dropped = 0;
+
+    std::mutex exception_mutex;
+    std::string exception_type, exception_message, exception_traceback;
+
+    std::mutex finish_mutex;
+    bool finished = false;
+
+    std::unique_ptr<JournalWriter> writer;  // capture thread only (and finish, after join)
+
+    void wake() noexcept {
+        if (consumer_sleeping.load(std::memory_order_relaxed) && consumer_sleeping.exchange(false)) {
+            const std::uint64_t one = 1;
+            (void)::write(wake_fd, &one, sizeof one);
+        }
+    }
+
+    bool reserve(std::uint32_t size, EntryRing::Reservation& out) noexcept;
+    void push_bytes(EntryKind kind, const Prelude& prelude, const void* body, std::size_t size) noexcept;
+    void push_stream(Stream stream, int fd, const void* data, std::size_t size, std::uint8_t flags) noexcept;
+    void drain_pipe_locked(Tap& tap) noexcept;
+    void drain_all_pipes() noexcept;
+    void run_thread() noexcept;
+    void consume() noexcept;
+    // At the end: fds 1 and 2 back to the original files.
+    void restore_descriptors() noexcept;
+    // At the end: processes that outlive the run (a daemon started with Popen) may still
+    // hold a pipe's write end. Under python3 they would go on writing to the console; here a
+    // small forked keeper goes on copying the pipe to it until they close it.
+    void hand_over_pipes() noexcept;
+    // Capture thread (or finish() after it stopped): writes an entry without the ring.
+    void write_entry_now(EntryKind kind, const FieldList& fields, std::int64_t ts) noexcept;
+};
+
+State* g_state = nullptr;
+
+std::int64_t micros_now() noexcept {
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000 + ts.tv_nsec / 1000;
+}
+
+Prelude make_prelude(State& state, Stream stream = Stream::native, int fd = 0, std::uint8_t flags = 0) noexcept {
+    Prelude prelude{};
+    prelude.ts_micros = micros_now();
+    prelude.pid = state.pid;
+    prelude.stream = stream;
+    prelude.fd = static_cast<std::uint8_t>(fd);
+    prelude.flags = flags;
+    return prelude;
+}
+
+bool State::reserve(std::uint32_t size, EntryRing::Reservation& out) noexcept {
+    if (!accepting.load(std::memory_order_acquire)) {
+        return false;
+    }
+    if (ring.try_reserve(size, out)) {
+        return true;
+    }
+    // Full: wake the capture thread and wait a bounded time for room, then give up. The
+    // capture thread itself never waits here: it is the one that makes room.
+    if (thread.get_id() == std::this_thread::get_id()) {
+        return false;
+    }
+    const auto deadline = std::chrono::steady_clock::now() + config.full_wait;
+    while (std::chrono::steady_clock::now() < deadline) {
+        const std::uint64_t one = 1;
+        (void)::write(wake_fd, &one, sizeof one);
+        const timespec pause{0, 200'000};
+        nanosleep(&pause, nullptr);
+        if (ring.try_reserve(size, out)) {
+            return true;
+        }
+        if (!accepting.load(std::memory_order_acquire)) {
+            break;
+        }
+    }
+    return false;
+}
+
+void State::push_bytes(EntryKind kind, const Prelude& prelude, const void* body, std::size_t size) noexcept {
+    EntryRing::Reservation reservation;
+    const std::size_t total = sizeof prelude + size;
+    if (total > ring.max_payload() || !reserve(static_cast<std::uint32_t>(total), reservation)) {
+        dropped_entries.fetch_add(1, std::memory_order_relaxed);
+        dropped_bytes.fetch_add(size, std::memory_order_relaxed);
+        return;
+    }
+    std::memcpy(reservation.payload, &prelude, sizeof prelude);
+    std::memcpy(reservation.payload + sizeof prelude, body, size);
+    ring.commit(reservation, static_cast<std::uint8_t>(kind));
+    wake();
+}
+
+void State::push_stream(Stream stream, int fd, const void* data, std::size_t size, std::uint8_t flags) noexcept {
+    const Prelude prelude = make_prelude(*this, stream, fd, flags);
+    const std::size_t chunk_max = ring.max_payload() - sizeof prelude;
+    const auto* bytes = static_cast<const char*>(data);
+    while (size > 0) {
+        const std::size_t chunk = size < chunk_max ? size : chunk_max;
+        push_bytes(EntryKind::stream, prelude, bytes, chunk);
+        bytes += chunk;
+        size -= chunk;
+    }
+}
+
+// Native bytes waiting in the pipe go to the console (and the journal) now, before whatever
+// the caller writes next: the order python3 would show.
+void State::drain_pipe_locked(Tap& tap) noexcept {
+    if (tap.pipe_read < 0) {
+        return;
+    }
+    char buffer[16384];
+    for (;;) {
+        const ssize_t n = ::read(tap.pipe_read, buffer, sizeof buffer);
+        if (n <= 0) {
+            return;  // EAGAIN (empty), or EOF: nobody holds the write end any more
+        }
+        std::size_t done = 0;
+        while (done < static_cast<std::size_t>(n)) {
+            const ssize_t w = real_write(tap.original, buffer + done, static_cast<std::size_t>(n) - done);
+            if (w < 0 && errno == EINTR) {
+                continue;
+            }
+            if (w <= 0) {
+                // The console is gone (EPIPE...). Close our end so that native writers see
+                // EPIPE/SIGPIPE as they would writing to the console directly.
+                ::close(tap.pipe_read);
+                tap.pipe_read = -1;
+                break;
+            }
+            done += static_cast<std::size_t>(w);
+        }
+        const int fd = tap.shares_pipe ? 0 : (&tap == &taps[1] ? 1 : 2);
+        push_stream(Stream::native, fd, buffer, static_cast<std::size_t>(n), 0);
+        if (tap.pipe_read < 0) {
+            return;
+        }
+    }
+}
+
+void State::drain_all_pipes() noexcept {
+    std::lock_guard lock(tee_mutex);
+    drain_pipe_locked(taps[1]);
+    if (!taps[2].shares_pipe) {
+        drain_pipe_locked(taps[2]);
+    }
+}
+
+void State::consume() noexcept {
+    ring.consume([this](const EntryRing::Entry& entry) { writer->handle(entry); });
+    const std::uint64_t dropped = dropped_entries.load(std::memory_order_relaxed);
+    if (dropped != reported_dropped) {
+        writer->note("WARNING",
+                     std::to_string(dropped - reported_dropped) + " capture entries (" +
+                         std::to_string(dropped_bytes.load(std::memory_order_relaxed)) +
+                         " bytes in all so far) were dropped: the capture ring was full; the console "
+                         "output itself was not affected",
+                     micros_now());
+        reported_dropped = dropped;
+    }
+}
+
+void State::run_thread() noexcept {
+    // Signals go to the program's threads, never to this one: a handler that writes to fd 2
+    // (faulthandler) must not run where the tee lock may be held.
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, nullptr);
+
+    bool busy = true;
+    for (;;) {
+        pollfd fds[3];
+        nfds_t count = 0;
+        fds[count++] = {wake_fd, POLLIN, 0};
+        for (int fd : {1, 2}) {
+            if (taps[fd].pipe_read >= 0 && !taps[fd].shares_pipe) {
+                fds[count++] = {taps[fd].pipe_read, POLLIN, 0};
+            }
+        }
+        int timeout = 5;  // batch while busy: producers do not need to wake us
+        if (!busy) {
+            consumer_sleeping.store(true);
+            timeout = ring.empty() ? 1000 : 0;
+        }
+        const int ready = poll(fds, count, timeout);
+        consumer_sleeping.store(false);
+        if (ready > 0 && (fds[0].revents & POLLIN)) {
+            std::uint64_t value = 0;
+            (void)::read(wake_fd, &value, sizeof value);
+        }
+        if (ready > 0) {
+            // try_lock: a writer holding the lock may be waiting for ring space, which only
+            // this thread frees; the writer drains the pipe itself anyway.
+            std::unique_lock lock(tee_mutex, std::try_to_lock);
+            if (lock.owns_lock()) {
+                drain_pipe_locked(taps[1]);
+                if (!taps[2].shares_pipe) {
+                    drain_pipe_locked(taps[2]);
+                }
+            }
+        }
+        const bool had_work = !ring.empty();
+        consume();
+        writer->flush(!had_work);
+        busy = had_work;
+
+        if (const int signal_number = pending_signal.exchange(0); signal_number != 0) {
+            // A terminating signal with its default action: the run ends here (see
+            // install_termination_handlers). finish() runs inline on this thread.
+            if (!run::exit_path::try_finish(run::Outcome::signaled(signal_number))) {
+                continue;  // the run is already ending on another thread, which waits for us
+            }
+            std::signal(signal_number, SIG_DFL);
+            sigset_t only;
+            sigemptyset(&only);
+            sigaddset(&only, signal_number);
+            pthread_sigmask(SIG_UNBLOCK, &only, nullptr);
+            ::raise(signal_number);  // the default action ends the whole process
+            std::_Exit(128 + signal_number);
+        }
+        if (stop.load(std::memory_order_acquire) && ring.empty()) {
+            return;
+        }
+    }
+}
+
+void State::write_entry_now(EntryKind kind, const FieldList& fields, std::int64_t ts) noexcept {
+    Prelude prelude = make_prelude(*this);
+    prelude.ts_micros = ts;
+    std::string payload(reinterpret_cast<const char*>(&prelude), sizeof prelude);
+    payload += fields.bytes();
+    writer->handle(EntryRing::Entry{static_cast<std::uint8_t>(kind),
+                                    {reinterpret_cast<const std::byte*>(payload.data()), payload.size()}});
+}
+
+void State::restore_descriptors() noexcept {
+    std::lock_guard lock(tee_mutex);
+    for (int fd : {1, 2}) {
+        Tap& tap = taps[fd];
+        if (tap.original >= 0 && tap.ours.load()) {
+            dup2(tap.original, fd);
+        }
+        tap.ours.store(false);
+    }
+}
+
+void State::hand_over_pipes() noexcept {
+    for (int fd : {1, 2}) {
+        Tap& tap = taps[fd];
+        if (tap.pipe_read < 0 || (fd == 2 && tap.shares_pipe)) {
+            continue;
+        }
+        // POLLHUP alone: no writer is left and nothing is waiting.
+        pollfd check{tap.pipe_read, POLLIN, 0};
+        if (poll(&check, 1, 0) == 1 && (check.revents & POLLHUP) && !(check.revents & POLLIN)) {
+            continue;
+        }
+        const int pipe_read = tap.pipe_read;
+        const int original = tap.original;
+        const pid_t keeper = fork();
+        if (keeper == 0) {
+            // Only async-signal-safe calls from here: the parent may have other threads.
+            const unsigned low = static_cast<unsigned>(std::min(pipe_read, original));
+            const unsigned high = static_cast<unsigned>(std::max(pipe_read, original));
+            close_range(0, low - 1, 0);
+            close_range(low + 1, high - 1, 0);
+            close_range(high + 1, ~0U, 0);
+            fcntl(pipe_read, F_SETFL, fcntl(pipe_read, F_GETFL) & ~O_NONBLOCK);
+            char buffer[16384];
+            for (;;) {
+                const ssize_t got = ::read(pipe_read, buffer, sizeof buffer);
+                if (got < 0 && errno == EINTR) {
+                    continue;
+                }
+                if (got <= 0) {
+                    std::_Exit(0);
+                }
+                for (ssize_t done = 0; done < got;) {
+                    const ssize_t w = real_write(original, buffer + done, static_cast<std::size_t>(got - done));
+                    if (w < 0 && errno == EINTR) {
+                        continue;
+                    }
+                    if (w <= 0) {
+                        std::_Exit(0);  // the console is gone; closing our end gives the writers EPIPE
+                    }
+                    done += w;
+                }
+            }
+        }
+    }
+}
+
+bool same_open_file(int a, int b) {
+    const long result = ::syscall(SYS_kcmp, ::getpid(), ::getpid(), KCMP_FILE, a, b);
+    if (result >= 0) {
+        return result == 0;
+    }
+    struct stat sa {}, sb {};
+    return fstat(a, &sa) == 0 && fstat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino &&
+           fcntl(a, F_GETFL) == fcntl(b, F_GETFL);
+}
+
+void remember_identity(Tap& tap, int fd) {
+    struct stat st {};
+    if (fstat(fd, &st) == 0) {
+        tap.dev = st.st_dev;
+        tap.ino = st.st_ino;
+    }
+}
+
+// Replaces fd with the write end of a new pipe; keeps the original as tap.original.
+bool pipe_descriptor(Tap& tap, int fd) {
+    int ends[2];
+    const int original = fcntl(fd, F_DUPFD_CLOEXEC, 10);
+    if (original < 0 || pipe2(ends, O_CLOEXEC) != 0) {
+        if (original >= 0) {
+            ::close(original);
+        }
+        return false;
+    }
+    (void)fcntl(ends[0], F_SETPIPE_SZ, 1 << 20);  // fewer stalls for chatty children
+    fcntl(ends[0], F_SETFL, fcntl(ends[0], F_GETFL) | O_NONBLOCK);
+    if (dup2(ends[1], fd) < 0) {
+        ::close(ends[0]);
+        ::close(ends[1]);
+        ::close(original);
+        return false;
+    }
+    ::close(ends[1]);
+    tap.original = original;
+    tap.pipe_read = ends[0];
+    return true;
+}
+
+void setup_taps(State& state) {
+    for (int fd : {1, 2}) {
+        Tap& tap = state.taps[fd];
+        struct stat st {};
+        if (fstat(fd, &st) != 0) {
+            continue;  // no such stream: python3 sets sys.stdout to None; nothing to capture
+        }
+        tap.enabled = true;
+        if (!isatty(fd)) {
+            if (fd == 2 && state.taps[1].pipe_read >= 0 && same_open_file(state.taps[1].original, 2)) {
+                // 2>&1: one pipe for both keeps native stdout and stderr in their order.
+                tap.original = fcntl(2, F_DUPFD_CLOEXEC, 10);
+                if (tap.original >= 0 && dup2(1, 2) >= 0) {
+                    tap.pipe_read = state.taps[1].pipe_read;
+                    tap.shares_pipe = state.taps[1].shares_pipe = true;
+                }
+            } else if (!pipe_descriptor(tap, fd)) {
+                PYHOST_LOG(warning) << "cannot pipe fd " << fd << " (" << std::strerror(errno)
+                                    << "); native output to it is not captured";
+            }
+        }
+        remember_identity(tap, fd);
+        tap.ours.store(true);
+    }
+}
+
+std::string status_detail_running(std::span<char* const> argv) {
+    std::string detail = "\"pid\":";
+    json::append_int(detail, ::getpid());
+    detail += ",\"argv\":[";
+    for (std::size_t i = 0; i < argv.size(); ++i) {
+        if (i != 0) {
+            detail += ',';
+        }
+        json::append_string(detail, argv[i]);
+    }
+    detail += ']';
+    return detail;
+}
+
+void push_fields(State& state, EntryKind kind, const FieldList& fields, std::int64_t ts) noexcept {
+    Prelude prelude = make_prelude(state);
+    prelude.ts_micros = ts;
+    const auto bytes = fields.bytes();
+    state.push_bytes(kind, prelude, bytes.data(), bytes.size());
+}
+
+void termination_signal(int signal_number) {
+    State* state = g_state;
+    if (state == nullptr || ::getpid() != state->pid) {
+        // A forked (or vforked) child inherits this handler but not the capture thread.
+        std::signal(signal_number, SIG_DFL);
+        ::kill(::getpid(), signal_number);
+        return;
+    }
+    const int saved_errno = errno;
+    state->pending_signal.store(signal_number);
+    const std::uint64_t one = 1;
+    (void)::write(state->wake_fd, &one, sizeof one);
+    errno = saved_errno;
+}
+
+void after_fork_in_child() {
+    State* state = g_state;
+    if (state == nullptr) {
+        return;
+    }
+    // The capture thread does not exist here. The child's own output still reaches the
+    // parent's pipes (fds 1 and 2 are inherited), where the parent captures it as native
+    // output; structured capture stays the parent's.
+    state->accepting.store(false);
+    for (int fd : {1, 2}) {
+        state->taps[fd].ours.store(false);
+    }
+}
+
+}  // namespace
+
+bool start(const Config& config, std::span<char* const> program_argv, RealWrite real_write) {
+    if (g_state != nullptr || !config.enabled()) {
+        return false;
+    }
+    auto* state = new State(config, real_write);  // lives until the process ends
+    state->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (state->wake_fd < 0) {
+        PYHOST_LOG(error) << "capture: eventfd: " << std::strerror(errno) << "; capture is off";
+        delete state;
+        return false;
+    }
+    state->writer = std::make_unique<JournalWriter>(config.journal_path, config.text_log_path, config.run_id, state->pid);
+    setup_taps(*state);
+    g_state = state;
+    pthread_atfork(nullptr, nullptr, after_fork_in_child);
+    state->thread = std::thread([state] { state->run_thread(); });
+
+    FieldList fields;
+    fields.add(Field::message, "running");
+    fields.add(Field::status, "running");
+    fields.add(Field::detail, status_detail_running(program_argv));
+    push_fields(*state, EntryKind::status, fields, micros_now());
+
+    run::exit_path::add_finisher([](const run::Outcome& outcome) { finish(outcome); });
+    return true;
+}
+
+bool active() noexcept { return g_state != nullptr; }
+
+std::int64_t now_micros() noexcept { return micros_now(); }
+
+ssize_t write_hook(int fd, const void* data, std::size_t size) noexcept {
+    State* state = g_state;
+    Tap& tap = state->taps[fd == 1 || fd == 2 ? fd : 0];
+    if ((fd != 1 && fd != 2) || t_in_hook || !tap.ours.load(std::memory_order_relaxed)) {
+        return state->real_write(fd, data, size);
+    }
+    const int target = tap.original >= 0 ? tap.original : fd;
+    if (diag::writing_now()) {
+        return state->real_write(target, data, size);  // pyhost's own diagnostics: console only
+    }
+    t_in_hook = true;
+    ssize_t written;
+    int saved_errno;
+    const Stream stream = fd == 1 ? Stream::stdout_ : Stream::stderr_;
+    const std::uint8_t flags = t_log_echo ? k_echo_of_log_record : 0;
+    if (tap.pipe_read >= 0) {
+        std::lock_guard lock(state->tee_mutex);
+        state->drain_pipe_locked(tap);
+        written = state->real_write(target, data, size);
+        saved_errno = errno;
+        if (written > 0) {
+            state->push_stream(stream, fd, data, static_cast<std::size_t>(written), flags);
+        }
+    } else {
+        written = state->real_write(target, data, size);
+        saved_errno = errno;
+        if (written > 0) {
+            state->push_stream(stream, fd, data, static_cast<std::size_t>(written), flags);
+        }
+    }
+    if (t_exception_text != nullptr && fd == 2 && written > 0) {
+        t_exception_text->append(static_cast<const char*>(data), static_cast<std::size_t>(written));
+    }
+    t_in_hook = false;
+    errno = saved_errno;
+    return written;
+}
+
+void after_fd_replaced(int fd, int source_fd) noexcept {
+    State* state = g_state;
+    if (state == nullptr || (fd != 1 && fd != 2) || ::getpid() != state->pid) {
+        return;  // also a vfork child setting up a subprocess's stdio: shared memory, hands off
+    }
+    Tap& tap = state->taps[fd];
+    struct stat st {};
+    const bool ours = tap.enabled && fstat(source_fd, &st) == 0 && st.st_dev == tap.dev && st.st_ino == tap.ino;
+    tap.ours.store(ours);
+}
+
+void after_fd_closed(int fd) noexcept {
+    State* state = g_state;
+    if (state != nullptr && (fd == 1 || fd == 2) && ::getpid() == state->pid) {
+        state->taps[fd].ours.store(false);
+    }
+}
+
+void before_process_exit(int status) noexcept {
+    State* state = g_state;
+    if (state != nullptr && ::getpid() == state->pid) {
+        run::exit_path::finish(run::Outcome::exited(status));
+    }
+}
+
+void install_termination_handlers() noexcept {
+    if (g_state == nullptr) {
+        return;
+    }
+    for (int signal_number : {SIGTERM, SIGHUP}) {
+        struct sigaction current {};
+        if (sigaction(signal_number, nullptr, &current) != 0 || current.sa_handler != SIG_DFL) {
+            continue;  // inherited SIG_IGN stays ignored, as under python3
+        }
+        struct sigaction action {};
+        action.sa_handler = termination_signal;
+        sigemptyset(&action.sa_mask);
+        action.sa_flags = SA_RESTART;
+        sigaction(signal_number, &action, nullptr);
+    }
+}
+
+SignalHandler termination_handler() noexcept { return g_state != nullptr ? termination_signal : nullptr; }
+
+LogHandlersScope::LogHandlersScope() noexcept : m_previous(t_log_echo) { t_log_echo = true; }
+LogHandlersScope::~LogHandlersScope() { t_log_echo = m_previous; }
+
+ExceptionDisplayScope::ExceptionDisplayScope() noexcept { t_exception_text = new std::string(); }
+ExceptionDisplayScope::~ExceptionDisplayScope() {
+    delete t_exception_text;
+    t_exception_text = nullptr;
+}
+std::string ExceptionDisplayScope::take_text() { return t_exception_text != nullptr ? std::move(*t_exception_text) : std::string(); }
+
+void note_displayed_exception(std::string type, std::string message, std::string traceback) {
+    State* state = g_state;
+    if (state == nullptr) {
+        return;
+    }
+    std::lock_guard lock(state->exception_mutex);
+    state->exception_type = std::move(type);
+    state->exception_message = std::move(message);
+    state->exception_traceback = std::move(traceback);
+}
+
+bool push_log(const FieldList& fields, std::int64_t ts_micros) noexcept {
+    State* state = g_state;
+    if (state == nullptr || !state->accepting.load(std::memory_order_relaxed)) {
+        return false;
+    }
+    const std::uint64_t before = state->dropped_entries.load(std::memory_order_relaxed);
+    push_fields(*state, EntryKind::log, fields, ts_micros);
+    return state->dropped_entries.load(std::memory_order_relaxed) == before;
+}
+
+void finish(const run::Outcome& outcome) noexcept {
+    State* state = g_state;
+    if (state == nullptr || ::getpid() != state->pid) {
+        return;
+    }
+    std::lock_guard finish_lock(state->finish_mutex);
+    if (state->finished) {
+        return;
+    }
+    state->finished = true;
+    // C stdio buffers (CPython prints --version and usage with printf; C extensions too) are
+    // flushed by exit() only after this: push them into the pipes now.
+    std::fflush(nullptr);
+    // Native bytes still in the pipes. Children may still hold the write ends: no waiting for
+    // end-of-file, only what is there now.
+    state->drain_all_pipes();
+    // From here on fds 1 and 2 are the console again, for whatever runs after the run.
+    state->restore_descriptors();
+
+    FieldList fields;
+    const bool signaled = outcome.kind() == run::Outcome::Kind::signaled;
+    const char* status = signaled ? "stopped" : outcome.value() == 0 ? "finished" : "failed";
+    fields.add(Field::message, status);
+    fields.add(Field::status, status);
+    if (signaled) {
+        const char* abbrev = sigabbrev_np(outcome.value());
+        fields.add(Field::signal, abbrev != nullptr ? std::string("SIG") + abbrev : std::to_string(outcome.value()));
+    }
+    fields.add_int(Field::exit_code, outcome.shell_status());
+    {
+        std::lock_guard lock(state->exception_mutex);
+        if (!state->exception_type.empty() && outcome.value() != 0) {
+            fields.add(Field::exc_type, state->exception_type);
+            fields.add(Field::exc_message, state->exception_message);
+            fields.add(Field::exc, state->exception_traceback);
+        }
+    }
+    std::string detail = "\"duration_s\":";
+    const auto elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - state->started).count();
+    char number[32];
+    detail.append(number, static_cast<std::size_t>(std::snprintf(number, sizeof number, "%.6f", elapsed)));
+    rusage usage{};
+    if (getrusage(RUSAGE_SELF, &usage) == 0) {
+        detail += ",\"max_rss_kib\":";
+        json::append_int(detail, usage.ru_maxrss);
+    }
+    fields.add(Field::detail, detail);
+    const std::int64_t ended_at = micros_now();
+
+    // Everything queued so far goes out first, then the last partial lines, and the final
+    // status is the journal's last record.
+    state->accepting.store(false, std::memory_order_release);
+    if (state->thread.get_id() != std::this_thread::get_id()) {
+        state->stop.store(true, std::memory_order_release);
+        const std::uint64_t one = 1;
+        (void)::write(state->wake_fd, &one, sizeof one);
+        if (state->thread.joinable()) {
+            state->thread.join();
+        }
+    }
+    state->consume();
+    state->writer->flush_partial_lines();
+    state->write_entry_now(EntryKind::status, fields, ended_at);
+    state->writer->flush(true);
+    state->hand_over_pipes();
+}
+
+}  // namespace pyhost::capture

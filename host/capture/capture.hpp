@@ -1,0 +1,103 @@
+// Process-wide capture: the sinks' side (producers) and the capture thread (consumer).
+//
+//   write() hook ──┐  (interpreter writes to fd 1/2: stdout / stderr records, console tee)
+//   logging hook ──┼─▶ EntryRing ─▶ capture thread ─▶ JournalWriter (journal + console log)
+//   status, notes ─┤                     ▲
+//   fd 1/2 pipes ──┘ (native output) ────┘ also forwarded to the original stdout/stderr
+//
+// Producers copy bytes and return: they never block past Config::full_wait, never raise into
+// Python, never allocate in the write() hook. The capture thread never takes the GIL.
+//
+// Native output (C code, child processes) is captured by replacing fds 1 and 2 with pipes
+// when they are not terminals; the interpreter's own writes to fds 1 and 2 go straight to
+// the original files (after any native bytes written before them), so the console sees what
+// python3 would show, in the same order.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include <sys/types.h>
+
+#include "capture/config.hpp"
+#include "capture/records.hpp"
+#include "run/outcome.hpp"
+
+namespace pyhost::capture {
+
+using RealWrite = ssize_t (*)(int fd, const void* data, std::size_t size);
+
+// Starts capture for this process, before Python starts: opens the journal, replaces fds 1
+// and 2 with pipes where they are not terminals, starts the capture thread, records the
+// `running` status. `real_write` is write() itself (not the hook). Registers the exit path
+// finisher. Returns false when capture could not start (the reason is reported).
+bool start(const Config& config, std::span<char* const> program_argv, RealWrite real_write);
+
+// Whether capture is running in this process.
+bool active() noexcept;
+
+// --- hooks (host/interp/link_hooks.cpp) -------------------------------------------------
+
+// Every write() the interpreter makes. Thread-safe, async-signal-safe (faulthandler writes
+// from a signal handler), and allocation-free.
+ssize_t write_hook(int fd, const void* data, std::size_t size) noexcept;
+
+// dup2()/dup3() onto, or close() of, fd 1 or 2 by the program: the fd no longer (or again)
+// refers to the stream pyhost captures.
+void after_fd_replaced(int fd, int source_fd) noexcept;
+void after_fd_closed(int fd) noexcept;
+
+// _exit() (os._exit, a forked child's end): drain what can be drained, then exit.
+void before_process_exit(int status) noexcept;
+
+// SIGTERM (and SIGHUP) with their default action: drain, record `stopped`, then die by the
+// signal. Installed after Python's signal module has read the dispositions, so Python still
+// reports SIG_DFL; a program's own handler replaces it. Returns the handler to install.
+void install_termination_handlers() noexcept;
+using SignalHandler = void (*)(int);
+SignalHandler termination_handler() noexcept;
+
+// --- producers for the bindings ---------------------------------------------------------
+
+// While alive, stream bytes written by this thread are a logging handler's console copy of a
+// record already captured: they go to the console log, not again to the journal.
+class LogHandlersScope {
+public:
+    LogHandlersScope() noexcept;
+    ~LogHandlersScope();
+    LogHandlersScope(const LogHandlersScope&) = delete;
+    LogHandlersScope& operator=(const LogHandlersScope&) = delete;
+
+private:
+    bool m_previous;
+};
+
+// While alive, bytes this thread writes to fd 2 are also collected as the text of an
+// exception being displayed (sys.excepthook); note_displayed_exception() takes them.
+class ExceptionDisplayScope {
+public:
+    ExceptionDisplayScope() noexcept;
+    ~ExceptionDisplayScope();
+    ExceptionDisplayScope(const ExceptionDisplayScope&) = delete;
+    ExceptionDisplayScope& operator=(const ExceptionDisplayScope&) = delete;
+    std::string take_text();
+};
+
+// The last exception shown by the default sys.excepthook: the final status of a failed run
+// carries it.
+void note_displayed_exception(std::string type, std::string message, std::string traceback);
+
+// Queues a log record (fields built by the logging hook). Returns false if it was dropped.
+bool push_log(const FieldList& fields, std::int64_t ts_micros) noexcept;
+
+// Microseconds since the epoch, UTC.
+std::int64_t now_micros() noexcept;
+
+// --- end of the run ---------------------------------------------------------------------
+
+// Drains everything, records the final status and stops the capture thread. Once.
+void finish(const run::Outcome& outcome) noexcept;
+
+}  // namespace pyhost::capture

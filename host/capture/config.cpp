@@ -1,0 +1,86 @@
+#include "capture/config.hpp"
+
+#include <cstdlib>
+#include <string_view>
+
+#include <sys/random.h>
+#include <unistd.h>
+
+namespace pyhost::capture {
+namespace {
+
+std::string env(const char* name) {
+    const char* value = std::getenv(name);
+    return value != nullptr ? std::string(value) : std::string();
+}
+
+std::string expand_pid(std::string path) {
+    const std::string pid = std::to_string(::getpid());
+    for (std::size_t at = path.find("%p"); at != std::string::npos; at = path.find("%p", at + pid.size())) {
+        path.replace(at, 2, pid);
+    }
+    return path;
+}
+
+std::string random_run_id() {
+    unsigned char bytes[16];
+    if (getrandom(bytes, sizeof bytes, 0) != static_cast<ssize_t>(sizeof bytes)) {
+        // No entropy source: fall back on what is unique enough on one machine.
+        const auto now = static_cast<unsigned long long>(
+            std::chrono::system_clock::now().time_since_epoch().count());
+        for (std::size_t i = 0; i < sizeof bytes; ++i) {
+            bytes[i] = static_cast<unsigned char>((now >> (8 * (i % 8))) ^ (static_cast<unsigned>(::getpid()) >> (i % 4)));
+        }
+    }
+    // A UUID version 4 in its usual text form.
+    bytes[6] = static_cast<unsigned char>((bytes[6] & 0x0F) | 0x40);
+    bytes[8] = static_cast<unsigned char>((bytes[8] & 0x3F) | 0x80);
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string id;
+    for (std::size_t i = 0; i < sizeof bytes; ++i) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) {
+            id += '-';
+        }
+        id += hex[bytes[i] >> 4];
+        id += hex[bytes[i] & 0x0F];
+    }
+    return id;
+}
+
+bool truthy(const std::string& value) { return value == "1" || value == "true" || value == "yes" || value == "on"; }
+
+}  // namespace
+
+const std::vector<std::string>& environment_variables() {
+    static const std::vector<std::string> names{"PYHOST_LOG_FILE", "PYHOST_TEXT_LOG", "PYHOST_RUN_ID",
+                                                "PYHOST_CAPTURE_CHILDREN"};
+    return names;
+}
+
+Config config_from_environment() {
+    Config config;
+    config.journal_path = expand_pid(env("PYHOST_LOG_FILE"));
+    config.text_log_path = expand_pid(env("PYHOST_TEXT_LOG"));
+    config.run_id = env("PYHOST_RUN_ID");
+    config.capture_children = truthy(env("PYHOST_CAPTURE_CHILDREN"));
+    return config;
+}
+
+void apply_log_file_option(Config& config, const std::string& path) { config.journal_path = expand_pid(path); }
+
+void apply_text_log_option(Config& config, const std::string& path) { config.text_log_path = expand_pid(path); }
+
+void finalize(Config& config) {
+    if (config.text_log_path.empty() && !config.journal_path.empty()) {
+        std::string_view base = config.journal_path;
+        if (base.ends_with(".jsonl")) {
+            base.remove_suffix(6);
+        }
+        config.text_log_path = std::string(base) + ".log";
+    }
+    if (config.run_id.empty()) {
+        config.run_id = random_run_id();
+    }
+}
+
+}  // namespace pyhost::capture

@@ -1,0 +1,330 @@
+#include "capture/journal_writer.hpp"
+
+#include <cerrno>
+#include <cstring>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "capture/json_text.hpp"
+#include "diag/log.hpp"
+
+namespace pyhost::capture {
+namespace {
+
+// A line longer than this is cut into records marked "continued" rather than held forever.
+constexpr std::size_t k_max_line = std::size_t{64} << 10;
+constexpr std::size_t k_flush_bytes = std::size_t{256} << 10;
+
+int open_append(const std::string& path) {
+    if (path.empty()) {
+        return -1;
+    }
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        PYHOST_LOG(error) << "cannot open " << path << ": " << std::strerror(errno)
+                          << "; the run continues without it";
+    }
+    return fd;
+}
+
+std::string_view stream_name(Stream stream) {
+    switch (stream) {
+    case Stream::stdout_: return "stdout";
+    case Stream::stderr_: return "stderr";
+    case Stream::native: return "native";
+    }
+    return "native";
+}
+
+// DEBUG..CRITICAL from a logging level number, for levels a program defined itself.
+std::string_view level_of_number(std::int64_t levelno) {
+    if (levelno <= 10) return "DEBUG";
+    if (levelno <= 20) return "INFO";
+    if (levelno <= 30) return "WARNING";
+    if (levelno <= 40) return "ERROR";
+    return "CRITICAL";
+}
+
+void append_key(std::string& out, std::string_view key) {
+    out += ",\"";
+    out += key;
+    out += "\":";
+}
+
+}  // namespace
+
+JournalWriter::JournalWriter(std::string journal_path, std::string text_log_path, std::string run_id,
+                             std::int32_t main_pid)
+    : m_journal_path(std::move(journal_path)),
+      m_text_log_path(std::move(text_log_path)),
+      m_main_pid(main_pid) {
+    json::append_string(m_run_id_json, run_id);
+    m_journal_fd = open_append(m_journal_path);
+    m_text_fd = open_append(m_text_log_path);
+    m_journal.reserve(k_flush_bytes * 2);
+}
+
+JournalWriter::~JournalWriter() {
+    flush(true);
+    if (m_journal_fd >= 0) {
+        ::close(m_journal_fd);
+    }
+    if (m_text_fd >= 0) {
+        ::close(m_text_fd);
+    }
+}
+
+void JournalWriter::handle(const EntryRing::Entry& entry) {
+    Prelude prelude{};
+    if (entry.payload.size() < sizeof prelude) {
+        return;
+    }
+    std::memcpy(&prelude, entry.payload.data(), sizeof prelude);
+    const auto body = entry.payload.subspan(sizeof prelude);
+    const auto kind = static_cast<EntryKind>(entry.kind);
+    if (kind == EntryKind::stream) {
+        handle_stream(prelude, std::string_view(reinterpret_cast<const char*>(body.data()), body.size()));
+    } else {
+        handle_fields(kind, prelude, body);
+    }
+    if (m_journal.size() >= k_flush_bytes || m_text.size() >= k_flush_bytes) {
+        flush(false);
+    }
+}
+
+void JournalWriter::handle_stream(const Prelude& prelude, std::string_view bytes) {
+    if (m_text_fd >= 0) {
+        m_text.append(bytes);
+    }
+    if (prelude.flags & k_echo_of_log_record) {
+        return;  // a handler's console copy of a record the journal already holds
+    }
+    const LineKey key{prelude.pid, prelude.stream, prelude.fd};
+    PartialLine& partial = m_partial[key];
+    while (!bytes.empty()) {
+        if (partial.bytes.empty()) {
+            partial.ts_micros = prelude.ts_micros;
+        }
+        const auto newline = bytes.find('\n');
+        const std::string_view piece = bytes.substr(0, newline);
+        if (partial.bytes.empty() && newline != std::string_view::npos && piece.size() <= k_max_line) {
+            emit_line(key, prelude.ts_micros, piece, false);  // the common case: no copy
+        } else {
+            partial.bytes.append(piece);
+            while (partial.bytes.size() > k_max_line) {
+                emit_line(key, partial.ts_micros, std::string_view(partial.bytes).substr(0, k_max_line), true);
+                partial.bytes.erase(0, k_max_line);
+                partial.ts_micros = prelude.ts_micros;
+            }
+            if (newline != std::string_view::npos) {
+                emit_line(key, partial.ts_micros, partial.bytes, false);
+                partial.bytes.clear();
+            }
+        }
+        if (newline == std::string_view::npos) {
+            break;
+        }
+        bytes.remove_prefix(newline + 1);
+    }
+}
+
+void JournalWriter::emit_line(const LineKey& key, std::int64_t ts, std::string_view text, bool continued) {
+    begin_record(ts, key.pid, stream_name(key.stream));
+    const bool error_stream = key.stream == Stream::stderr_ || (key.stream == Stream::native && key.fd == 2);
+    m_journal += error_stream ? ",\"level\":\"ERROR\"" : ",\"level\":\"INFO\"";
+    m_journal += ",\"logger\":null,\"message\":";
+    json::append_string(m_journal, text);
+    if (key.stream == Stream::native) {
+        append_key(m_journal, "fd");
+        json::append_int(m_journal, key.fd);
+    }
+    if (continued) {
+        m_journal += ",\"continued\":true";
+    }
+    end_record();
+}
+
+void JournalWriter::begin_record(std::int64_t ts, std::int32_t pid, std::string_view stream) {
+    m_journal += "{\"seq\":";
+    json::append_int(m_journal, static_cast<std::int64_t>(++m_seq));
+    m_journal += ",\"ts\":";
+    json::append_timestamp(m_journal, ts);
+    m_journal += ",\"run_id\":";
+    m_journal += m_run_id_json;
+    m_journal += ",\"stream\":\"";
+    m_journal += stream;
+    m_journal += '"';
+    if (pid != m_main_pid) {
+        append_key(m_journal, "pid");
+        json::append_int(m_journal, pid);
+    }
+}
+
+void JournalWriter::end_record() {
+    m_journal += "}\n";
+    ++m_pending_records;
+}
+
+void JournalWriter::handle_fields(EntryKind kind, const Prelude& prelude, std::span<const std::byte> fields) {
+    std::string_view stream = kind == EntryKind::log ? "log" : kind == EntryKind::status ? "status" : "host";
+    begin_record(prelude.ts_micros, prelude.pid, stream);
+    // Level and logger come first in every record, whatever order the producer used.
+    std::string_view level = "INFO";
+    std::string_view logger;
+    bool has_logger = false;
+    std::string_view message;
+    for_each_field(fields, [&](Field tag, std::string_view value) {
+        switch (tag) {
+        case Field::level: level = value; break;
+        case Field::levelno: level = level_of_number(field_int(value)); break;
+        case Field::logger: logger = value; has_logger = true; break;
+        case Field::message: message = value; break;
+        default: break;
+        }
+    });
+    m_journal += ",\"level\":";
+    json::append_string(m_journal, level);
+    m_journal += ",\"logger\":";
+    if (has_logger) {
+        json::append_string(m_journal, logger);
+    } else {
+        m_journal += "null";
+    }
+    m_journal += ",\"message\":";
+    json::append_string(m_journal, message);
+
+    // Extra fields gather into one "extra" object, exception fields into one "exception".
+    bool in_extra = false;
+    bool in_exception = false;
+    const auto close_groups = [&](Field next) {
+        if (in_extra && next != Field::extra_key && next != Field::extra_value) {
+            m_journal += '}';
+            in_extra = false;
+        }
+        if (in_exception && next != Field::exc_message && next != Field::exc) {
+            m_journal += '}';
+            in_exception = false;
+        }
+    };
+    for_each_field(fields, [&](Field tag, std::string_view value) {
+        close_groups(tag);
+        switch (tag) {
+        case Field::level:
+        case Field::levelno:
+        case Field::logger:
+        case Field::message:
+            break;
+        case Field::file: append_key(m_journal, "file"); json::append_string(m_journal, value); break;
+        case Field::line: append_key(m_journal, "line"); json::append_int(m_journal, field_int(value)); break;
+        case Field::func: append_key(m_journal, "func"); json::append_string(m_journal, value); break;
+        case Field::thread: append_key(m_journal, "thread"); json::append_string(m_journal, value); break;
+        case Field::stack: append_key(m_journal, "stack"); json::append_string(m_journal, value); break;
+        case Field::status: append_key(m_journal, "status"); json::append_string(m_journal, value); break;
+        case Field::exit_code: append_key(m_journal, "exit_code"); json::append_int(m_journal, field_int(value)); break;
+        case Field::signal: append_key(m_journal, "signal"); json::append_string(m_journal, value); break;
+        case Field::exc:
+            if (in_exception) {
+                m_journal += ",\"traceback\":";
+            } else {
+                append_key(m_journal, "exc");
+            }
+            json::append_string(m_journal, value);
+            break;
+        case Field::exc_type:
+            append_key(m_journal, "exception");
+            m_journal += "{\"type\":";
+            json::append_string(m_journal, value);
+            in_exception = true;
+            break;
+        case Field::exc_message:
+            if (in_exception) {
+                m_journal += ",\"message\":";
+                json::append_string(m_journal, value);
+            }
+            break;
+        case Field::extra_key:
+            m_journal += in_extra ? "," : ",\"extra\":{";
+            in_extra = true;
+            json::append_string(m_journal, value);
+            m_journal += ':';
+            break;
+        case Field::extra_value:
+            m_journal += value;  // a JSON value, encoded by the producer
+            break;
+        case Field::detail:
+            if (!value.empty()) {
+                m_journal += ',';
+                m_journal += value;
+            }
+            break;
+        }
+    });
+    close_groups(Field::level);
+    end_record();
+}
+
+void JournalWriter::note(std::string_view level, std::string_view message, std::int64_t ts_micros) {
+    begin_record(ts_micros, m_main_pid, "host");
+    m_journal += ",\"level\":";
+    json::append_string(m_journal, level);
+    m_journal += ",\"logger\":\"pyhost\",\"message\":";
+    json::append_string(m_journal, message);
+    end_record();
+}
+
+void JournalWriter::flush_partial_lines() {
+    for (auto& [key, partial] : m_partial) {
+        if (!partial.bytes.empty()) {
+            emit_line(key, partial.ts_micros, partial.bytes, false);
+            partial.bytes.clear();
+        }
+    }
+}
+
+bool JournalWriter::write_all(int fd, std::string& buffer, std::uint64_t records, bool& failed,
+                              const std::string& path) {
+    std::size_t done = 0;
+    while (done < buffer.size()) {
+        const ssize_t n = ::write(fd, buffer.data() + done, buffer.size() - done);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            if (!failed) {
+                PYHOST_LOG(error) << "cannot write " << path << ": " << std::strerror(n < 0 ? errno : EIO)
+                                  << "; the run continues, and what cannot be written is counted as lost";
+            }
+            failed = true;
+            m_records_lost += records;
+            buffer.clear();
+            return false;
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    if (failed) {
+        PYHOST_LOG(warning) << path << " is writable again";
+        failed = false;
+    }
+    buffer.clear();
+    return true;
+}
+
+void JournalWriter::flush(bool force) {
+    if (!force && m_journal.size() < k_flush_bytes && m_text.size() < k_flush_bytes) {
+        return;
+    }
+    if (m_journal_fd >= 0 && !m_journal.empty()) {
+        write_all(m_journal_fd, m_journal, m_pending_records, m_journal_failed, m_journal_path);
+    } else {
+        m_journal.clear();
+    }
+    m_pending_records = 0;
+    if (m_text_fd >= 0 && !m_text.empty()) {
+        write_all(m_text_fd, m_text, 0, m_text_failed, m_text_log_path);
+    } else {
+        m_text.clear();
+    }
+}
+
+}  // namespace pyhost::capture

@@ -1,0 +1,76 @@
+// Turns ring entries into the run's journal (JSON Lines) and console log (plain text).
+// Runs on the capture thread only; never touches Python.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <tuple>
+
+#include "capture/entry_ring.hpp"
+#include "capture/records.hpp"
+
+namespace pyhost::capture {
+
+class JournalWriter {
+public:
+    // Opens both files for appending (either path may be empty: that file is not written).
+    // Errors are reported through diag and leave that file off.
+    JournalWriter(std::string journal_path, std::string text_log_path, std::string run_id, std::int32_t main_pid);
+    ~JournalWriter();
+    JournalWriter(const JournalWriter&) = delete;
+    JournalWriter& operator=(const JournalWriter&) = delete;
+
+    // Appends one entry's records to the output buffers.
+    void handle(const EntryRing::Entry& entry);
+
+    // A "host" record: pyhost's own note about the run.
+    void note(std::string_view level, std::string_view message, std::int64_t ts_micros);
+
+    // Emits every partial line as a record (at the end of the run).
+    void flush_partial_lines();
+
+    // Writes the buffers out. `force`: even when small.
+    void flush(bool force);
+
+    std::uint64_t records_written() const { return m_seq; }
+    std::uint64_t records_lost() const { return m_records_lost; }
+    bool journal_ok() const { return m_journal_fd >= 0 && !m_journal_failed; }
+
+private:
+    struct LineKey {
+        std::int32_t pid;
+        Stream stream;
+        std::uint8_t fd;
+        auto operator<=>(const LineKey&) const = default;
+    };
+    struct PartialLine {
+        std::string bytes;
+        std::int64_t ts_micros = 0;
+    };
+
+    void handle_stream(const Prelude& prelude, std::string_view bytes);
+    void handle_fields(EntryKind kind, const Prelude& prelude, std::span<const std::byte> fields);
+    void emit_line(const LineKey& key, std::int64_t ts, std::string_view text, bool continued);
+    void begin_record(std::int64_t ts, std::int32_t pid, std::string_view stream);
+    void end_record();
+    bool write_all(int fd, std::string& buffer, std::uint64_t records, bool& failed, const std::string& path);
+
+    std::string m_journal_path;
+    std::string m_text_log_path;
+    std::string m_run_id_json;  // already quoted
+    std::int32_t m_main_pid;
+    int m_journal_fd = -1;
+    int m_text_fd = -1;
+    bool m_journal_failed = false;
+    bool m_text_failed = false;
+
+    std::string m_journal;          // pending JSON lines
+    std::uint64_t m_pending_records = 0;
+    std::string m_text;             // pending console bytes
+    std::uint64_t m_seq = 0;
+    std::uint64_t m_records_lost = 0;
+    std::map<LineKey, PartialLine> m_partial;
+};
+
+}  // namespace pyhost::capture

@@ -1,0 +1,116 @@
+#include "capture/json_text.hpp"
+
+#include <charconv>
+#include <ctime>
+
+namespace pyhost::capture::json {
+namespace {
+
+constexpr char k_hex[] = "0123456789abcdef";
+
+// Length of the valid UTF-8 sequence starting at text[i], or 0 if it is not valid
+// (RFC 3629: no overlongs, no surrogates, nothing above U+10FFFF).
+std::size_t utf8_sequence_length(std::string_view text, std::size_t i) {
+    const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
+    const unsigned char lead = byte(i);
+    const std::size_t left = text.size() - i;
+    const auto continuation = [&](std::size_t k) { return (byte(k) & 0xC0) == 0x80; };
+    if (lead >= 0xC2 && lead <= 0xDF) {
+        return left >= 2 && continuation(i + 1) ? 2 : 0;
+    }
+    if (lead >= 0xE0 && lead <= 0xEF) {
+        if (left < 3 || !continuation(i + 1) || !continuation(i + 2)) {
+            return 0;
+        }
+        const unsigned char second = byte(i + 1);
+        if ((lead == 0xE0 && second < 0xA0) || (lead == 0xED && second > 0x9F)) {
+            return 0;
+        }
+        return 3;
+    }
+    if (lead >= 0xF0 && lead <= 0xF4) {
+        if (left < 4 || !continuation(i + 1) || !continuation(i + 2) || !continuation(i + 3)) {
+            return 0;
+        }
+        const unsigned char second = byte(i + 1);
+        if ((lead == 0xF0 && second < 0x90) || (lead == 0xF4 && second > 0x8F)) {
+            return 0;
+        }
+        return 4;
+    }
+    return 0;
+}
+
+void append_u_escape(std::string& out, unsigned value) {
+    out += "\\u";
+    out += k_hex[(value >> 12) & 0xF];
+    out += k_hex[(value >> 8) & 0xF];
+    out += k_hex[(value >> 4) & 0xF];
+    out += k_hex[value & 0xF];
+}
+
+}  // namespace
+
+void append_string(std::string& out, std::string_view text) {
+    out += '"';
+    std::size_t i = 0;
+    std::size_t run_start = 0;  // start of bytes that pass through unchanged
+    const auto flush_run = [&] { out.append(text.data() + run_start, i - run_start); };
+    while (i < text.size()) {
+        const unsigned char c = static_cast<unsigned char>(text[i]);
+        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+            ++i;
+            continue;
+        }
+        if (c >= 0x80) {
+            const std::size_t length = utf8_sequence_length(text, i);
+            if (length != 0) {
+                i += length;
+                continue;
+            }
+            flush_run();
+            append_u_escape(out, 0xDC00u + c);
+            run_start = ++i;
+            continue;
+        }
+        flush_run();
+        switch (c) {
+        case '"': out += "\\\""; break;
+        case '\\': out += "\\\\"; break;
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        case '\t': out += "\\t"; break;
+        case '\b': out += "\\b"; break;
+        case '\f': out += "\\f"; break;
+        default: append_u_escape(out, c); break;
+        }
+        run_start = ++i;
+    }
+    flush_run();
+    out += '"';
+}
+
+void append_timestamp(std::string& out, std::int64_t unix_micros) {
+    std::int64_t seconds = unix_micros / 1'000'000;
+    std::int64_t micros = unix_micros % 1'000'000;
+    if (micros < 0) {
+        micros += 1'000'000;
+        --seconds;
+    }
+    const std::time_t t = static_cast<std::time_t>(seconds);
+    std::tm utc{};
+    gmtime_r(&t, &utc);
+    char buffer[40];
+    const int n = std::snprintf(buffer, sizeof buffer, "\"%04d-%02d-%02dT%02d:%02d:%02d.%06dZ\"",
+                                utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday, utc.tm_hour,
+                                utc.tm_min, utc.tm_sec, static_cast<int>(micros));
+    out.append(buffer, static_cast<std::size_t>(n));
+}
+
+void append_int(std::string& out, std::int64_t value) {
+    char buffer[24];
+    const auto result = std::to_chars(buffer, buffer + sizeof buffer, value);
+    out.append(buffer, result.ptr);
+}
+
+}  // namespace pyhost::capture::json

@@ -1,0 +1,23 @@
+// The little JSON the journal needs, written by hand: the reporter thread formats about a
+// million records per second and must not build a document tree per record.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace pyhost::capture::json {
+
+// Appends `text` as a JSON string (with quotes). Valid UTF-8 passes through (control
+// characters, quote and backslash escaped); each byte of invalid UTF-8 becomes a lone
+// surrogate escape \udc80..\udcff, Python's surrogateescape, so the original bytes can be
+// recovered exactly (json.loads(...).encode("utf-8", "surrogateescape")).
+void append_string(std::string& out, std::string_view text);
+
+// Appends a UTC timestamp, microsecond resolution: "2026-11-22T05:09:45.123456Z".
+void append_timestamp(std::string& out, std::int64_t unix_micros);
+
+// Appends a decimal integer.
+void append_int(std::string& out, std::int64_t value);
+
+}  // namespace pyhost::capture::json

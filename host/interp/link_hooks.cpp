@@ -1,0 +1,179 @@
+// See link_hooks.hpp. Each wrapper states which CPython behaviour it keeps and what it adds.
+
+#include "interp/link_hooks.hpp"
+
+#include <csignal>
+
+#include <sys/uio.h>
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "capture/capture.hpp"
+#include "run/exit_path.hpp"
+
+extern "C" {
+
+// Set by the eval loop when KeyboardInterrupt escaped the program (pycore_pylifecycle.h).
+extern int _Py_UnhandledKeyboardInterrupt;
+
+int __real_Py_FinalizeEx(void);
+ssize_t __real_write(int fd, const void* data, size_t size);
+ssize_t __real_writev(int fd, const struct iovec* iov, int count);
+int __real_dup2(int old_fd, int new_fd);
+int __real_dup3(int old_fd, int new_fd, int flags);
+int __real_close(int fd);
+[[noreturn]] void __real__exit(int status);
+void __real_PyErr_Display(PyObject* type, PyObject* value, PyObject* traceback);
+PyOS_sighandler_t __real_PyOS_setsig(int signal_number, PyOS_sighandler_t handler);
+
+// --- ending the process -------------------------------------------------------------------
+
+// Py_RunMain() finalizes, then, after an unhandled KeyboardInterrupt, resets SIGINT to its
+// default action and kills the process with it (bpo-1054041) instead of returning: right
+// after finalization is the last moment pyhost runs on that path.
+int __wrap_Py_FinalizeEx(void) {
+    const int result = __real_Py_FinalizeEx();
+    if (_Py_UnhandledKeyboardInterrupt) {
+        pyhost::run::exit_path::finish(pyhost::run::Outcome::signaled(SIGINT));
+    }
+    return result;
+}
+
+// gh-152132: on 3.11, SystemExit escaping -c, a script or stdin is handled by
+// handle_system_exit(), which calls Py_Exit(): finalize, then exit() with no way back to the
+// host. Same steps here, with the exit path between them.
+[[noreturn]] void __wrap_Py_Exit(int status) {
+    if (Py_FinalizeEx() < 0) {
+        status = 120;  // as Py_Exit(): "unlikely to be confused with a non-error exit status"
+    }
+    pyhost::run::exit_path::end_process(pyhost::run::Outcome::exited(status));
+}
+
+// os._exit(), faulthandler's exit=True, a forked child's end: no finalization, as in
+// CPython, but capture drains first (in the capturing process only).
+[[noreturn]] void __wrap__exit(int status) {
+    if (pyhost::capture::active()) {
+        pyhost::capture::before_process_exit(status);
+    }
+    __real__exit(status);
+}
+
+// --- the console ---------------------------------------------------------------------------
+
+// Every write the interpreter makes (sys.stdout and sys.stderr through FileIO, os.write,
+// faulthandler): the bytes reach the console exactly as under python3, and what goes to
+// fds 1 and 2 is captured.
+ssize_t __wrap_write(int fd, const void* data, size_t size) {
+    if (!pyhost::capture::active()) {
+        return __real_write(fd, data, size);
+    }
+    return pyhost::capture::write_hook(fd, data, size);
+}
+
+// os.writev(): to fds 1 and 2, one captured write per buffer.
+ssize_t __wrap_writev(int fd, const struct iovec* iov, int count) {
+    if (!pyhost::capture::active() || (fd != 1 && fd != 2)) {
+        return __real_writev(fd, iov, count);
+    }
+    ssize_t total = 0;
+    for (int i = 0; i < count; ++i) {
+        const ssize_t n = pyhost::capture::write_hook(fd, iov[i].iov_base, iov[i].iov_len);
+        if (n < 0) {
+            return total > 0 ? total : n;
+        }
+        total += n;
+        if (static_cast<size_t>(n) < iov[i].iov_len) {
+            break;
+        }
+    }
+    return total;
+}
+
+// os.dup2(), os.close() and subprocess's child set-up: a program that points fd 1 or 2
+// elsewhere takes it out of capture (and back in when it restores it).
+int __wrap_dup2(int old_fd, int new_fd) {
+    const int result = __real_dup2(old_fd, new_fd);
+    if (result >= 0 && pyhost::capture::active()) {
+        pyhost::capture::after_fd_replaced(new_fd, old_fd);
+    }
+    return result;
+}
+
+int __wrap_dup3(int old_fd, int new_fd, int flags) {
+    const int result = __real_dup3(old_fd, new_fd, flags);
+    if (result >= 0 && pyhost::capture::active()) {
+        pyhost::capture::after_fd_replaced(new_fd, old_fd);
+    }
+    return result;
+}
+
+int __wrap_close(int fd) {
+    const int result = __real_close(fd);
+    if (result == 0 && pyhost::capture::active()) {
+        pyhost::capture::after_fd_closed(fd);
+    }
+    return result;
+}
+
+// --- signals and exceptions -----------------------------------------------------------------
+
+// signal.signal(SIGTERM, SIG_DFL) and the interpreter restoring defaults: under capture the
+// default action of SIGTERM and SIGHUP is "drain, record `stopped`, then die by the signal",
+// so SIG_DFL maps to pyhost's handler, and Python still reports SIG_DFL.
+PyOS_sighandler_t __wrap_PyOS_setsig(int signal_number, PyOS_sighandler_t handler) {
+    if (handler == SIG_DFL && (signal_number == SIGTERM || signal_number == SIGHUP)) {
+        if (PyOS_sighandler_t ours = pyhost::capture::termination_handler(); ours != nullptr) {
+            const PyOS_sighandler_t previous = __real_PyOS_setsig(signal_number, ours);
+            return previous == ours ? SIG_DFL : previous;
+        }
+    }
+    const PyOS_sighandler_t previous = __real_PyOS_setsig(signal_number, handler);
+    if (PyOS_sighandler_t ours = pyhost::capture::termination_handler(); ours != nullptr && previous == ours) {
+        return SIG_DFL;
+    }
+    return previous;
+}
+
+// The default sys.excepthook: prints the traceback exactly as before; capture keeps the
+// exception's type, message and printed text for the run's final status.
+void __wrap_PyErr_Display(PyObject* type, PyObject* value, PyObject* traceback) {
+    if (!pyhost::capture::active()) {
+        __real_PyErr_Display(type, value, traceback);
+        return;
+    }
+    pyhost::capture::ExceptionDisplayScope display;
+    __real_PyErr_Display(type, value, traceback);
+    PyObject *saved_type, *saved_value, *saved_traceback;
+    PyErr_Fetch(&saved_type, &saved_value, &saved_traceback);
+    std::string type_name = "<unknown>";
+    if (type != nullptr && PyType_Check(type)) {
+        const char* name = reinterpret_cast<PyTypeObject*>(type)->tp_name;  // "module.Name" or "Name"
+        type_name = name != nullptr ? name : "<unknown>";
+    }
+    std::string message;
+    if (value != nullptr) {
+        if (PyObject* text = PyObject_Str(value)) {
+            Py_ssize_t size = 0;
+            if (const char* utf8 = PyUnicode_AsUTF8AndSize(text, &size)) {
+                message.assign(utf8, static_cast<size_t>(size));
+            }
+            Py_DECREF(text);
+        }
+        PyErr_Clear();
+    }
+    std::string text = display.take_text();
+    while (!text.empty() && text.back() == '\n') {
+        text.pop_back();
+    }
+    pyhost::capture::note_displayed_exception(std::move(type_name), std::move(message), std::move(text));
+    PyErr_Restore(saved_type, saved_value, saved_traceback);
+}
+
+}  // extern "C"
+
+namespace pyhost::interp {
+
+ssize_t real_write(int fd, const void* data, std::size_t size) noexcept { return __real_write(fd, data, size); }
+
+}  // namespace pyhost::interp
