@@ -35,12 +35,15 @@ class Measurement:
         self.wall, self.cpu, self.maxrss_kib, self.status = wall, cpu, maxrss_kib, status
 
 
-def measure(argv, env, stdout_path=os.devnull, cwd=None):
-    """Runs argv once; returns its Measurement."""
+def measure(argv, env, stdout_path=os.devnull, cwd=None, stderr_path=None):
+    """Runs argv once, stdout (and stderr, if given) to files; returns its Measurement."""
     out_fd = os.open(stdout_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    err_fd = os.open(stderr_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644) if stderr_path else None
     null_in = os.open(os.devnull, os.O_RDONLY)
     try:
         actions = [(os.POSIX_SPAWN_DUP2, null_in, 0), (os.POSIX_SPAWN_DUP2, out_fd, 1)]
+        if err_fd is not None:
+            actions.append((os.POSIX_SPAWN_DUP2, err_fd, 2))
         old_cwd = os.getcwd()
         if cwd:
             os.chdir(cwd)
@@ -54,6 +57,8 @@ def measure(argv, env, stdout_path=os.devnull, cwd=None):
     finally:
         os.close(out_fd)
         os.close(null_in)
+        if err_fd is not None:
+            os.close(err_fd)
     return Measurement(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, os.waitstatus_to_exitcode(status))
 
 
@@ -93,3 +98,9 @@ def machine_line():
     except OSError:
         pass
     return f"{model}, {os.cpu_count()} cores, Linux {os.uname().release}, {REFERENCE} {sys.version.split()[0]}"
+
+
+def print_row(name, baseline, contender, unit, ratio, target):
+    shown = {"ms": 1e3, "s": 1.0, "MiB": 1.0}[unit]
+    print(f"{name:<34} {baseline * shown:>10.3f} {unit:<3} {contender * shown:>10.3f} {unit:<3} "
+          f"{ratio:>7.3f} {target:>8}")

@@ -13,6 +13,12 @@ struct ModuleState {
     PyObject* original_call_handlers;  // logging.Logger.callHandlers before the hook
     PyObject* standard_record_keys;    // frozenset of LogRecord's own attribute names
     PyObject* traceback_format_exception;
+    // Interned names the logging hook looks up for every record (see logging_hook.cpp).
+    PyObject* names[16];
+    // sys.stdout as last seen, and whether it buffers whole blocks (not a terminal): then
+    // a handler's flush could carry earlier prints along with its record.
+    PyObject* stdout_seen;  // borrowed, compared by identity only
+    bool stdout_block_buffered;
 };
 
 ModuleState* module_state() noexcept;

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "bindings/import_hook.hpp"
 #include "bindings/ref.hpp"
@@ -29,6 +30,29 @@ constexpr const char* k_standard_keys[] = {
     "exc_text", "stack_info", "lineno", "funcName", "created", "msecs", "relativeCreated", "thread",
     "threadName", "processName", "process", "message", "asctime", "taskName",
 };
+// What LogRecord.__init__ sets: a __dict__ of this size, plus `message` and `asctime` when a
+// formatter added them, has no `extra=` fields.
+constexpr Py_ssize_t k_init_keys = 20;
+
+// Names looked up for every record, interned once (ModuleState::names).
+enum Name {
+    n_levelno, n_name, n_message, n_msg, n_pathname, n_lineno, n_funcName, n_threadName,
+    n_exc_text, n_exc_info, n_stack_info, n_created, n_asctime, n_flush, n_stdout, n_stderr,
+};
+constexpr const char* k_names[] = {
+    "levelno", "name", "message", "msg", "pathname", "lineno", "funcName", "threadName",
+    "exc_text", "exc_info", "stack_info", "created", "asctime", "flush", "stdout", "stderr",
+};
+static_assert(std::size(k_names) == std::size(ModuleState{}.names));
+
+// dict[key] for an interned key, borrowed, NULL when absent (errors cleared).
+PyObject* item(PyObject* dict, ModuleState* state, Name key) {
+    PyObject* value = PyDict_GetItemWithError(dict, state->names[key]);
+    if (value == nullptr) {
+        PyErr_Clear();
+    }
+    return value;
+}
 
 // UTF-8 of a str, or of its repr() for anything else. Never fails: errors become a marker.
 // `holder` keeps the object whose buffer the view points into alive.
@@ -103,12 +127,12 @@ std::string json_value(PyObject* value) {
 // The traceback text of a record's exc_info: the formatter's cached exc_text when a handler
 // formatted it, else traceback.format_exception(*exc_info).
 std::string exception_text(ModuleState* state, PyObject* dict) {
-    PyObject* cached = PyDict_GetItemString(dict, "exc_text");  // borrowed
+    PyObject* cached = item(dict, state, n_exc_text);  // borrowed
     Ref holder;
     if (cached != nullptr && PyUnicode_Check(cached) && PyUnicode_GET_LENGTH(cached) > 0) {
         return std::string(text_of(cached, holder));
     }
-    PyObject* exc_info = PyDict_GetItemString(dict, "exc_info");  // borrowed
+    PyObject* exc_info = item(dict, state, n_exc_info);  // borrowed
     if (exc_info == nullptr || !PyTuple_Check(exc_info) || PyTuple_GET_SIZE(exc_info) != 3 ||
         PyTuple_GET_ITEM(exc_info, 0) == Py_None) {
         return {};
@@ -141,8 +165,8 @@ std::string exception_text(ModuleState* state, PyObject* dict) {
     return text;
 }
 
-void add_text_field(capture::FieldList& fields, capture::Field tag, PyObject* dict, const char* key) {
-    PyObject* value = PyDict_GetItemString(dict, key);  // borrowed
+void add_text_field(capture::FieldList& fields, capture::Field tag, PyObject* dict, ModuleState* state, Name key) {
+    PyObject* value = item(dict, state, key);  // borrowed
     if (value != nullptr && value != Py_None) {
         Ref holder;
         fields.add(tag, text_of(value, holder));
@@ -151,50 +175,55 @@ void add_text_field(capture::FieldList& fields, capture::Field tag, PyObject* di
 
 // Captures one record. Never raises: capture must not change what the program sees.
 void capture_record(ModuleState* state, PyObject* record) {
-    Ref dict = Ref::steal(PyObject_GetAttrString(record, "__dict__"));
+    Ref dict = Ref::steal(PyObject_GenericGetDict(record, nullptr));
     if (!dict || !PyDict_Check(dict.get())) {
         PyErr_Clear();
         return;
     }
     thread_local capture::FieldList fields;
     fields.clear();
-    PyObject* levelno = PyDict_GetItemString(dict.get(), "levelno");
+    PyObject* levelno = item(dict.get(), state, n_levelno);
     if (levelno != nullptr && PyLong_Check(levelno)) {
         fields.add_int(capture::Field::levelno, PyLong_AsLongLong(levelno));
     }
-    add_text_field(fields, capture::Field::logger, dict.get(), "name");
+    add_text_field(fields, capture::Field::logger, dict.get(), state, n_name);
 
     // The message as the handlers saw it: Formatter.format() caches it on the record.
     Ref message_holder;
-    PyObject* message = PyDict_GetItemString(dict.get(), "message");
+    PyObject* message = item(dict.get(), state, n_message);
+    const bool formatted = message != nullptr;
     Ref computed;
     if (message == nullptr || !PyUnicode_Check(message)) {
         computed = Ref::steal(PyObject_CallMethod(record, "getMessage", nullptr));
         if (!computed) {
             PyErr_Clear();
-            computed = Ref::steal(PyObject_Str(PyDict_GetItemString(dict.get(), "msg")));
-            PyErr_Clear();
+            if (PyObject* msg = item(dict.get(), state, n_msg)) {
+                computed = Ref::steal(PyObject_Str(msg));
+                PyErr_Clear();
+            }
         }
         message = computed.get();
     }
     fields.add(capture::Field::message, text_of(message, message_holder));
-    add_text_field(fields, capture::Field::file, dict.get(), "pathname");
-    PyObject* lineno = PyDict_GetItemString(dict.get(), "lineno");
+    add_text_field(fields, capture::Field::file, dict.get(), state, n_pathname);
+    PyObject* lineno = item(dict.get(), state, n_lineno);
     if (lineno != nullptr && PyLong_Check(lineno)) {
         fields.add_int(capture::Field::line, PyLong_AsLongLong(lineno));
     }
-    add_text_field(fields, capture::Field::func, dict.get(), "funcName");
-    add_text_field(fields, capture::Field::thread, dict.get(), "threadName");
+    add_text_field(fields, capture::Field::func, dict.get(), state, n_funcName);
+    add_text_field(fields, capture::Field::thread, dict.get(), state, n_threadName);
     const std::string exc = exception_text(state, dict.get());
     if (!exc.empty()) {
         fields.add(capture::Field::exc, exc);
     }
-    add_text_field(fields, capture::Field::stack, dict.get(), "stack_info");
+    add_text_field(fields, capture::Field::stack, dict.get(), state, n_stack_info);
 
+    const Py_ssize_t plain_size = k_init_keys + (formatted ? 1 : 0) + (item(dict.get(), state, n_asctime) ? 1 : 0);
     PyObject* key = nullptr;
     PyObject* value = nullptr;
     Py_ssize_t position = 0;
-    while (PyDict_Next(dict.get(), &position, &key, &value)) {
+    const bool has_extra = PyDict_Size(dict.get()) != plain_size;
+    while (has_extra && PyDict_Next(dict.get(), &position, &key, &value)) {
         const int standard = PySet_Contains(state->standard_record_keys, key);
         if (standard != 0) {
             if (standard < 0) {
@@ -209,11 +238,45 @@ void capture_record(ModuleState* state, PyObject* record) {
     PyErr_Clear();
 
     std::int64_t ts = capture::now_micros();
-    PyObject* created = PyDict_GetItemString(dict.get(), "created");
+    PyObject* created = item(dict.get(), state, n_created);
     if (created != nullptr && PyFloat_Check(created)) {
         ts = static_cast<std::int64_t>(std::llround(PyFloat_AS_DOUBLE(created) * 1e6));
     }
     capture::push_log(fields, ts);
+}
+
+// Text the program printed earlier may sit in sys.stdout's buffer when stdout is not a
+// terminal (block-buffered). A handler writing to stdout flushes it together with its own line,
+// inside the echo scope, and it would be lost from the journal: flush it first. That changes
+// no byte of the output, only when it is written. sys.stderr is line-buffered (and terminals
+// too): at most a partial line could ride along, which is not worth a call per record.
+void flush_block_buffered_stdout(ModuleState* state) {
+    // sys's own dict, looked up by an interned name: PySys_GetObject() would build a str
+    // from "stdout" on every record.
+    static PyObject* sys_dict = PyModule_GetDict(PyImport_AddModule("sys"));  // borrowed, lives as long as sys
+    PyObject* stream = PyDict_GetItemWithError(sys_dict, state->names[n_stdout]);  // borrowed
+    if (stream == nullptr || stream == Py_None) {
+        PyErr_Clear();
+        return;
+    }
+    if (stream != state->stdout_seen) {
+        state->stdout_seen = stream;
+        state->stdout_block_buffered = false;
+        Ref line_buffering = Ref::steal(PyObject_GetAttrString(stream, "line_buffering"));
+        Ref write_through = Ref::steal(PyObject_GetAttrString(stream, "write_through"));
+        if (line_buffering && write_through) {
+            state->stdout_block_buffered = !PyObject_IsTrue(line_buffering.get()) && !PyObject_IsTrue(write_through.get());
+        }
+        PyErr_Clear();
+    }
+    if (!state->stdout_block_buffered) {
+        return;
+    }
+    PyObject* result = PyObject_CallMethodNoArgs(stream, state->names[n_flush]);
+    if (result == nullptr) {
+        PyErr_Clear();  // the program meets the same error at its own next flush
+    }
+    Py_XDECREF(result);
 }
 
 // Logger.callHandlers(self, record), as a method descriptor on logging.Logger.
@@ -223,14 +286,14 @@ PyObject* call_handlers(PyObject* self, PyObject* const* args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_RuntimeError, "pyhost's logging hook outlived its module");
         return nullptr;
     }
-    PyObject* call_args[3] = {nullptr, self, nargs >= 1 ? args[0] : nullptr};
     if (nargs != 1) {
         // Let the original raise exactly the TypeError python3 raises.
-        PyObject* forward[4] = {nullptr, self, nargs >= 1 ? args[0] : nullptr, nargs >= 2 ? args[1] : nullptr};
-        return PyObject_Vectorcall(state->original_call_handlers, forward + 1,
-                                   static_cast<size_t>(1 + (nargs < 3 ? nargs : 2)) | PY_VECTORCALL_ARGUMENTS_OFFSET,
-                                   nullptr);
+        std::vector<PyObject*> forward{self};
+        forward.insert(forward.end(), args, args + nargs);
+        return PyObject_Vectorcall(state->original_call_handlers, forward.data(), forward.size(), nullptr);
     }
+    PyObject* call_args[3] = {nullptr, self, args[0]};
+    flush_block_buffered_stdout(state);
     PyObject* result;
     {
         capture::LogHandlersScope echo;
@@ -277,6 +340,11 @@ int hook_logging_module(PyObject* logging_module) {
     for (const char* name : k_standard_keys) {
         Ref key = Ref::steal(PyUnicode_InternFromString(name));
         if (!key || PySet_Add(keys.get(), key.get()) < 0) {
+            return -1;
+        }
+    }
+    for (std::size_t i = 0; i < std::size(k_names); ++i) {
+        if (state->names[i] == nullptr && (state->names[i] = PyUnicode_InternFromString(k_names[i])) == nullptr) {
             return -1;
         }
     }

@@ -37,13 +37,18 @@ struct Tap {
     // native output is not captured): original == -1 and writes go to fd N itself.
     int original = -1;
     int pipe_read = -1;
-    bool shares_pipe = false;  // fd 2 uses fd 1's pipe (both referred to one open file)
+    // 2>&1: both fds referred to one open file, so they share fd 1's pipe (keeping native
+    // stdout and stderr in their order). fd 1's tap then reads for both, and native bytes
+    // cannot be told apart: they are recorded without an fd.
+    bool reads_for_both = false;  // on tap 1
+    bool uses_other_pipe = false;  // on tap 2
     dev_t dev = 0;             // what fd N refers to while it is pyhost's
     ino_t ino = 0;
     std::atomic<bool> ours{false};
 };
 
 thread_local bool t_in_hook = false;
+thread_local bool t_capture_thread = false;
 thread_local bool t_log_echo = false;
 thread_local std::string* t_exception_text = nullptr;
 
@@ -62,14 +67,22 @@ public:
     std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
     Tap taps[3];
 
-    std::thread thread;
+    std::thread thread;             // written by start_thread() and finish() only
+    std::atomic<bool> consumer_running{false};
     int wake_fd = -1;
     std::atomic<bool> consumer_sleeping{false};
     std::atomic<bool> stop{false};
     std::atomic<bool> accepting{true};
     std::atomic<int> pending_signal{0};
     std::mutex tee_mutex;  // orders native bytes before the interpreter's own writes
+    // Whether native bytes can be waiting in a pipe: set once a child process was started or
+    // the capture thread read native bytes. Until then the write() hook skips the pipe.
+    std::atomic<bool> native_possible{false};
 
+    // Set when a producer gave up waiting for room: until the ring is half empty again,
+    // producers drop at once instead of each waiting in turn (a program printing in a loop
+    // against a stalled journal would otherwise crawl).
+    std::atomic<bool> dropping{false};
     std::atomic<std::uint64_t> dropped_entries{0};
     std::atomic<std::uint64_t> dropped_bytes{0};
     std::uint64_t reported_dropped = 0;
@@ -81,6 +94,28 @@ public:
     bool finished = false;
 
     std::unique_ptr<JournalWriter> writer;  // capture thread only (and finish, after join)
+
+    // Capture's own descriptors, fixed after start(); see is_internal_fd().
+    int internal_fds[8] = {-1, -1, -1, -1, -1, -1, -1, -1};
+    // Closes one of them (the wrapped close() would refuse it).
+    void close_internal(int& fd) noexcept {
+        for (int& internal : internal_fds) {
+            if (internal == fd) {
+                internal = -1;
+            }
+        }
+        ::close(fd);
+        fd = -1;
+    }
+    void remember_internal_fds() noexcept {
+        int count = 0;
+        for (int fd : {wake_fd, writer->journal_fd(), writer->text_fd(), taps[1].original, taps[1].pipe_read,
+                       taps[2].original, taps[2].pipe_read}) {
+            if (fd > 2) {
+                internal_fds[count++] = fd;
+            }
+        }
+    }
 
     void wake() noexcept {
         if (consumer_sleeping.load(std::memory_order_relaxed) && consumer_sleeping.exchange(false)) {
@@ -108,6 +143,17 @@ public:
 
 State* g_state = nullptr;
 
+}  // namespace
+
+// Set by the vfork() hook, which cannot call a function (see link_hooks.cpp).
+extern "C" {
+std::atomic<unsigned char> pyhost_child_started{0};
+}
+
+namespace {
+
+std::atomic<unsigned char>& g_child_started = pyhost_child_started;
+
 std::int64_t micros_now() noexcept {
     timespec ts{};
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -133,8 +179,9 @@ bool State::reserve(std::uint32_t size, EntryRing::Reservation& out) noexcept {
     }
     // Full: wake the capture thread and wait a bounded time for room, then give up. The
     // capture thread itself never waits here: it is the one that makes room.
-    if (thread.get_id() == std::this_thread::get_id()) {
-        return false;
+    if (!consumer_running.load(std::memory_order_acquire) || t_capture_thread ||
+        dropping.load(std::memory_order_relaxed)) {
+        return false;  // no consumer yet, or we are it, or waiting already failed
     }
     const auto deadline = std::chrono::steady_clock::now() + config.full_wait;
     while (std::chrono::steady_clock::now() < deadline) {
@@ -149,6 +196,7 @@ bool State::reserve(std::uint32_t size, EntryRing::Reservation& out) noexcept {
             break;
         }
     }
+    dropping.store(true, std::memory_order_relaxed);
     return false;
 }
 
@@ -187,9 +235,19 @@ void State::drain_pipe_locked(Tap& tap) noexcept {
     char buffer[16384];
     for (;;) {
         const ssize_t n = ::read(tap.pipe_read, buffer, sizeof buffer);
-        if (n <= 0) {
-            return;  // EAGAIN (empty), or EOF: nobody holds the write end any more
+        if (n == 0) {
+            // End of file: no writer is left (the run restored fds 1 and 2, and no child
+            // holds a copy). Nothing more can come; stop polling it.
+            close_internal(tap.pipe_read);
+            if (&tap == &taps[1] && taps[2].uses_other_pipe) {
+                taps[2].pipe_read = -1;
+            }
+            return;
         }
+        if (n < 0) {
+            return;  // EAGAIN: empty
+        }
+        native_possible.store(true, std::memory_order_relaxed);
         std::size_t done = 0;
         while (done < static_cast<std::size_t>(n)) {
             const ssize_t w = real_write(tap.original, buffer + done, static_cast<std::size_t>(n) - done);
@@ -199,13 +257,15 @@ void State::drain_pipe_locked(Tap& tap) noexcept {
             if (w <= 0) {
                 // The console is gone (EPIPE...). Close our end so that native writers see
                 // EPIPE/SIGPIPE as they would writing to the console directly.
-                ::close(tap.pipe_read);
-                tap.pipe_read = -1;
+                close_internal(tap.pipe_read);
+                if (&tap == &taps[1] && taps[2].uses_other_pipe) {
+                    taps[2].pipe_read = -1;
+                }
                 break;
             }
             done += static_cast<std::size_t>(w);
         }
-        const int fd = tap.shares_pipe ? 0 : (&tap == &taps[1] ? 1 : 2);
+        const int fd = tap.reads_for_both || tap.uses_other_pipe ? 0 : (&tap == &taps[1] ? 1 : 2);
         push_stream(Stream::native, fd, buffer, static_cast<std::size_t>(n), 0);
         if (tap.pipe_read < 0) {
             return;
@@ -216,13 +276,16 @@ void State::drain_pipe_locked(Tap& tap) noexcept {
 void State::drain_all_pipes() noexcept {
     std::lock_guard lock(tee_mutex);
     drain_pipe_locked(taps[1]);
-    if (!taps[2].shares_pipe) {
+    if (!taps[2].uses_other_pipe) {
         drain_pipe_locked(taps[2]);
     }
 }
 
 void State::consume() noexcept {
     ring.consume([this](const EntryRing::Entry& entry) { writer->handle(entry); });
+    if (dropping.load(std::memory_order_relaxed) && ring.used() < ring.capacity() / 2) {
+        dropping.store(false, std::memory_order_relaxed);
+    }
     const std::uint64_t dropped = dropped_entries.load(std::memory_order_relaxed);
     if (dropped != reported_dropped) {
         writer->note("WARNING",
@@ -236,19 +299,20 @@ void State::consume() noexcept {
 }
 
 void State::run_thread() noexcept {
+    t_capture_thread = true;
     // Signals go to the program's threads, never to this one: a handler that writes to fd 2
     // (faulthandler) must not run where the tee lock may be held.
     sigset_t all;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, nullptr);
 
-    bool busy = true;
+    bool busy = false;
     for (;;) {
         pollfd fds[3];
         nfds_t count = 0;
         fds[count++] = {wake_fd, POLLIN, 0};
         for (int fd : {1, 2}) {
-            if (taps[fd].pipe_read >= 0 && !taps[fd].shares_pipe) {
+            if (taps[fd].pipe_read >= 0 && !taps[fd].uses_other_pipe) {
                 fds[count++] = {taps[fd].pipe_read, POLLIN, 0};
             }
         }
@@ -269,7 +333,7 @@ void State::run_thread() noexcept {
             std::unique_lock lock(tee_mutex, std::try_to_lock);
             if (lock.owns_lock()) {
                 drain_pipe_locked(taps[1]);
-                if (!taps[2].shares_pipe) {
+                if (!taps[2].uses_other_pipe) {
                     drain_pipe_locked(taps[2]);
                 }
             }
@@ -322,7 +386,7 @@ void State::restore_descriptors() noexcept {
 void State::hand_over_pipes() noexcept {
     for (int fd : {1, 2}) {
         Tap& tap = taps[fd];
-        if (tap.pipe_read < 0 || (fd == 2 && tap.shares_pipe)) {
+        if (tap.pipe_read < 0 || tap.uses_other_pipe) {
             continue;
         }
         // POLLHUP alone: no writer is left and nothing is waiting.
@@ -365,6 +429,18 @@ void State::hand_over_pipes() noexcept {
     }
 }
 
+// Moves a descriptor pyhost opened out of the way of fds 0-2: a program started with one of
+// them closed must still find it closed (python3 then sets sys.stdin/stdout/stderr to None),
+// not find pyhost's journal there.
+int above_stdio(int fd) {
+    if (fd < 0 || fd > 2) {
+        return fd;
+    }
+    const int moved = fcntl(fd, F_DUPFD_CLOEXEC, 10);
+    ::close(fd);
+    return moved;
+}
+
 bool same_open_file(int a, int b) {
     const long result = ::syscall(SYS_kcmp, ::getpid(), ::getpid(), KCMP_FILE, a, b);
     if (result >= 0) {
@@ -393,6 +469,8 @@ bool pipe_descriptor(Tap& tap, int fd) {
         }
         return false;
     }
+    ends[0] = above_stdio(ends[0]);
+    ends[1] = above_stdio(ends[1]);
     (void)fcntl(ends[0], F_SETPIPE_SZ, 1 << 20);  // fewer stalls for chatty children
     fcntl(ends[0], F_SETFL, fcntl(ends[0], F_GETFL) | O_NONBLOCK);
     if (dup2(ends[1], fd) < 0) {
@@ -421,7 +499,8 @@ void setup_taps(State& state) {
                 tap.original = fcntl(2, F_DUPFD_CLOEXEC, 10);
                 if (tap.original >= 0 && dup2(1, 2) >= 0) {
                     tap.pipe_read = state.taps[1].pipe_read;
-                    tap.shares_pipe = state.taps[1].shares_pipe = true;
+                    tap.uses_other_pipe = true;
+                    state.taps[1].reads_for_both = true;
                 }
             } else if (!pipe_descriptor(tap, fd)) {
                 PYHOST_LOG(warning) << "cannot pipe fd " << fd << " (" << std::strerror(errno)
@@ -490,7 +569,7 @@ bool start(const Config& config, std::span<char* const> program_argv, RealWrite 
         return false;
     }
     auto* state = new State(config, real_write);  // lives until the process ends
-    state->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    state->wake_fd = above_stdio(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     if (state->wake_fd < 0) {
         PYHOST_LOG(error) << "capture: eventfd: " << std::strerror(errno) << "; capture is off";
         delete state;
@@ -498,9 +577,9 @@ bool start(const Config& config, std::span<char* const> program_argv, RealWrite 
     }
     state->writer = std::make_unique<JournalWriter>(config.journal_path, config.text_log_path, config.run_id, state->pid);
     setup_taps(*state);
+    state->remember_internal_fds();
     g_state = state;
     pthread_atfork(nullptr, nullptr, after_fork_in_child);
-    state->thread = std::thread([state] { state->run_thread(); });
 
     FieldList fields;
     fields.add(Field::message, "running");
@@ -510,6 +589,14 @@ bool start(const Config& config, std::span<char* const> program_argv, RealWrite 
 
     run::exit_path::add_finisher([](const run::Outcome& outcome) { finish(outcome); });
     return true;
+}
+
+void start_thread() {
+    State* state = g_state;
+    if (state != nullptr && !state->consumer_running.load() && !state->finished) {
+        state->consumer_running.store(true, std::memory_order_release);
+        state->thread = std::thread([state] { state->run_thread(); });
+    }
 }
 
 bool active() noexcept { return g_state != nullptr; }
@@ -531,7 +618,8 @@ ssize_t write_hook(int fd, const void* data, std::size_t size) noexcept {
     int saved_errno;
     const Stream stream = fd == 1 ? Stream::stdout_ : Stream::stderr_;
     const std::uint8_t flags = t_log_echo ? k_echo_of_log_record : 0;
-    if (tap.pipe_read >= 0) {
+    if (tap.pipe_read >= 0 && (state->native_possible.load(std::memory_order_relaxed) ||
+                               g_child_started.load(std::memory_order_relaxed))) {
         std::lock_guard lock(state->tee_mutex);
         state->drain_pipe_locked(tap);
         written = state->real_write(target, data, size);
@@ -552,6 +640,40 @@ ssize_t write_hook(int fd, const void* data, std::size_t size) noexcept {
     t_in_hook = false;
     errno = saved_errno;
     return written;
+}
+
+bool is_internal_fd(int fd) noexcept {
+    State* state = g_state;
+    if (state == nullptr || fd < 3 || ::getpid() != state->pid) {
+        return false;  // forked and vforked children may close anything
+    }
+    for (int internal : state->internal_fds) {
+        if (internal == fd) {
+            return true;
+        }
+    }
+    return false;
+}
+
+int first_internal_fd(unsigned first, unsigned last) noexcept {
+    State* state = g_state;
+    if (state == nullptr || ::getpid() != state->pid) {
+        return -1;
+    }
+    int lowest = -1;
+    for (int internal : state->internal_fds) {
+        if (internal >= 0 && static_cast<unsigned>(internal) >= first && static_cast<unsigned>(internal) <= last &&
+            (lowest < 0 || internal < lowest)) {
+            lowest = internal;
+        }
+    }
+    return lowest;
+}
+
+void note_child_process() noexcept {
+    if (State* state = g_state) {
+        state->native_possible.store(true, std::memory_order_relaxed);
+    }
 }
 
 void after_fd_replaced(int fd, int source_fd) noexcept {
@@ -681,7 +803,7 @@ void finish(const run::Outcome& outcome) noexcept {
     // Everything queued so far goes out first, then the last partial lines, and the final
     // status is the journal's last record.
     state->accepting.store(false, std::memory_order_release);
-    if (state->thread.get_id() != std::this_thread::get_id()) {
+    if (!t_capture_thread) {
         state->stop.store(true, std::memory_order_release);
         const std::uint64_t one = 1;
         (void)::write(state->wake_fd, &one, sizeof one);

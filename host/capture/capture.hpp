@@ -30,10 +30,16 @@ namespace pyhost::capture {
 using RealWrite = ssize_t (*)(int fd, const void* data, std::size_t size);
 
 // Starts capture for this process, before Python starts: opens the journal, replaces fds 1
-// and 2 with pipes where they are not terminals, starts the capture thread, records the
-// `running` status. `real_write` is write() itself (not the hook). Registers the exit path
-// finisher. Returns false when capture could not start (the reason is reported).
+// and 2 with pipes where they are not terminals, records the `running` status. `real_write`
+// is write() itself (not the hook). Registers the exit path finisher. Returns false when
+// capture could not start (the reason is reported).
 bool start(const Config& config, std::span<char* const> program_argv, RealWrite real_write);
+
+// Starts the capture thread. Called once the interpreter is up: Python's start-up maps and
+// unmaps memory a lot, and with a second thread in the process every unmapping costs a TLB
+// shootdown on the other CPU. What is written before (site, sitecustomize) waits in the ring
+// and the pipes.
+void start_thread();
 
 // Whether capture is running in this process.
 bool active() noexcept;
@@ -48,6 +54,18 @@ ssize_t write_hook(int fd, const void* data, std::size_t size) noexcept;
 // refers to the stream pyhost captures.
 void after_fd_replaced(int fd, int source_fd) noexcept;
 void after_fd_closed(int fd) noexcept;
+
+// Whether `fd` is one of capture's own descriptors (journal, pipes, saved stdout/stderr) in
+// the capturing process. A program closing every descriptor above 2 (daemons do) must not
+// take capture's away, nor get them back as numbers for its own files.
+bool is_internal_fd(int fd) noexcept;
+// The lowest internal descriptor in [first, last], or -1.
+int first_internal_fd(unsigned first, unsigned last) noexcept;
+
+// A child process is about to be started (fork, vfork, posix_spawn, system): from now on
+// native output can arrive at any time, and the interpreter's writes to fds 1 and 2 check
+// the pipe for it first (before that, they save the system call).
+void note_child_process() noexcept;
 
 // _exit() (os._exit, a forked child's end): drain what can be drained, then exit.
 void before_process_exit(int status) noexcept;

@@ -53,7 +53,7 @@ bool truthy(const std::string& value) { return value == "1" || value == "true" |
 
 const std::vector<std::string>& environment_variables() {
     static const std::vector<std::string> names{"PYHOST_LOG_FILE", "PYHOST_TEXT_LOG", "PYHOST_RUN_ID",
-                                                "PYHOST_CAPTURE_CHILDREN"};
+                                                "PYHOST_CAPTURE_CHILDREN", "PYHOST_CAPTURE_BUFFER"};
     return names;
 }
 
@@ -63,6 +63,13 @@ Config config_from_environment() {
     config.text_log_path = expand_pid(env("PYHOST_TEXT_LOG"));
     config.run_id = env("PYHOST_RUN_ID");
     config.capture_children = truthy(env("PYHOST_CAPTURE_CHILDREN"));
+    if (const std::string buffer = env("PYHOST_CAPTURE_BUFFER"); !buffer.empty()) {
+        char* end = nullptr;
+        const unsigned long long bytes = std::strtoull(buffer.c_str(), &end, 10);
+        if (end != nullptr && *end == '\0' && bytes > 0) {
+            config.ring_bytes = static_cast<std::size_t>(bytes);
+        }
+    }
     return config;
 }
 

@@ -19,7 +19,11 @@ struct Config {
     // the journal path becomes each process's pid). Off by default: a child's output already
     // reaches the run's journal through the native stdout/stderr capture.
     bool capture_children = false;
-    std::size_t ring_bytes = std::size_t{8} << 20;
+    // The capture ring between the sinks and the capture thread (PYHOST_CAPTURE_BUFFER, bytes;
+    // rounded up to a power of two, at least 64 KiB).
+    // 2 MiB holds a few seconds of a busy program's output; the capture thread drains it
+    // every few milliseconds.
+    std::size_t ring_bytes = std::size_t{2} << 20;
     // How long a sink waits for room in a full ring before it drops (and counts) the entry.
     std::chrono::milliseconds full_wait{200};
 

@@ -2,12 +2,22 @@
 
 #include <bit>
 #include <cstring>
+#include <new>
+
+#include <sys/mman.h>
 
 namespace pyhost::capture {
 
 EntryRing::EntryRing(std::size_t capacity)
     : m_capacity(std::bit_ceil(capacity < (64u << 10) ? std::size_t{64u << 10} : capacity)),
-      m_buffer(new std::byte[m_capacity]()) {}
+      m_buffer(static_cast<std::byte*>(
+          mmap(nullptr, m_capacity, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0))) {
+    if (m_buffer == MAP_FAILED) {
+        throw std::bad_alloc();
+    }
+}
+
+EntryRing::~EntryRing() { munmap(m_buffer, m_capacity); }
 
 bool EntryRing::try_reserve(std::uint32_t size, Reservation& out) noexcept {
     if (size > max_payload()) {
@@ -49,12 +59,12 @@ void EntryRing::commit(const Reservation& reservation, std::uint8_t kind) noexce
 void EntryRing::release(std::uint64_t from, std::uint64_t bytes) noexcept {
     // Zero the whole entry, header first cleared with a plain store: nobody else can touch
     // these bytes until m_consumer moves past them below.
-    std::memset(static_cast<void*>(m_buffer.get() + (from & (m_capacity - 1))), 0, bytes);
+    std::memset(static_cast<void*>(m_buffer + (from & (m_capacity - 1))), 0, bytes);
     m_consumer.store(from + bytes, std::memory_order_release);
 }
 
 void EntryRing::discard_all() noexcept {
-    std::memset(static_cast<void*>(m_buffer.get()), 0, m_capacity);
+    madvise(m_buffer, m_capacity, MADV_DONTNEED);  // zero again, without touching every page
     m_consumer.store(m_producer.load(std::memory_order_acquire), std::memory_order_release);
 }
 

@@ -14,7 +14,6 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <span>
 
 namespace pyhost::capture {
@@ -23,8 +22,11 @@ class EntryRing {
 public:
     // Capacity in bytes, rounded up to a power of two (at least 64 KiB).
     explicit EntryRing(std::size_t capacity);
+    ~EntryRing();
     EntryRing(const EntryRing&) = delete;
     EntryRing& operator=(const EntryRing&) = delete;
+
+    std::size_t capacity() const noexcept { return m_capacity; }
 
     // The largest payload one entry can carry; producers split or truncate above it.
     std::size_t max_payload() const noexcept { return m_capacity / 4; }
@@ -75,7 +77,7 @@ private:
     static constexpr std::uint8_t k_padding = 0xff;
 
     Header* header_at(std::uint64_t position) noexcept {
-        return reinterpret_cast<Header*>(m_buffer.get() + (position & (m_capacity - 1)));
+        return reinterpret_cast<Header*>(m_buffer + (position & (m_capacity - 1)));
     }
     static std::uint64_t entry_bytes(std::uint32_t payload) noexcept {
         return (sizeof(Header) + payload + 7u) & ~std::uint64_t{7};
@@ -83,7 +85,9 @@ private:
     void release(std::uint64_t from, std::uint64_t bytes) noexcept;
 
     std::size_t m_capacity;
-    std::unique_ptr<std::byte[]> m_buffer;
+    // Anonymous memory: zero-filled by the kernel and only resident once used, so an idle
+    // ring costs no RSS and no start-up time.
+    std::byte* m_buffer;
     alignas(64) std::atomic<std::uint64_t> m_producer{0};
     alignas(64) std::atomic<std::uint64_t> m_consumer{0};
 };

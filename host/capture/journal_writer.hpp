@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "capture/entry_ring.hpp"
+#include "capture/json_text.hpp"
 #include "capture/records.hpp"
 
 namespace pyhost::capture {
@@ -36,6 +37,8 @@ public:
     std::uint64_t records_written() const { return m_seq; }
     std::uint64_t records_lost() const { return m_records_lost; }
     bool journal_ok() const { return m_journal_fd >= 0 && !m_journal_failed; }
+    int journal_fd() const { return m_journal_fd; }
+    int text_fd() const { return m_text_fd; }
 
 private:
     struct LineKey {
@@ -64,6 +67,14 @@ private:
     int m_text_fd = -1;
     bool m_journal_failed = false;
     bool m_text_failed = false;
+
+    // Per-record text that never changes: after the timestamp up to the message's quote, for
+    // each kind of stream line (stdout, stderr, native fd 1, fd 2, both).
+    std::string m_line_prefix[5];
+    json::TimestampFormatter m_timestamps;
+    char m_seq_text[24] = {'0'};  // m_seq in decimal, counted in place
+    std::size_t m_seq_digits = 1;
+    void next_seq();
 
     std::string m_journal;          // pending JSON lines
     std::uint64_t m_pending_records = 0;

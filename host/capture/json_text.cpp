@@ -1,6 +1,7 @@
 #include "capture/json_text.hpp"
 
 #include <charconv>
+#include <cstring>
 #include <ctime>
 
 namespace pyhost::capture::json {
@@ -51,14 +52,29 @@ void append_u_escape(std::string& out, unsigned value) {
 
 }  // namespace
 
+// Bytes that cannot be copied as they are: controls, quote, backslash, and every byte of a
+// multi-byte sequence (which must be validated).
+constexpr bool k_special[256] = {
+#define PYHOST_S16(a) a, a, a, a, a, a, a, a, a, a, a, a, a, a, a, a
+    PYHOST_S16(true), PYHOST_S16(true),
+    false, false, true, false, false, false, false, false, false, false, false, false, false, false, false, false,
+    PYHOST_S16(false), PYHOST_S16(false),
+    false, false, false, false, false, false, false, false, false, false, false, false, true, false, false, false,
+    PYHOST_S16(false), PYHOST_S16(false),
+    PYHOST_S16(true), PYHOST_S16(true), PYHOST_S16(true), PYHOST_S16(true),
+    PYHOST_S16(true), PYHOST_S16(true), PYHOST_S16(true), PYHOST_S16(true),
+#undef PYHOST_S16
+};
+
 void append_string(std::string& out, std::string_view text) {
     out += '"';
     std::size_t i = 0;
     std::size_t run_start = 0;  // start of bytes that pass through unchanged
     const auto flush_run = [&] { out.append(text.data() + run_start, i - run_start); };
+    const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
     while (i < text.size()) {
-        const unsigned char c = static_cast<unsigned char>(text[i]);
-        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+        const unsigned char c = bytes[i];
+        if (!k_special[c]) {
             ++i;
             continue;
         }
@@ -105,6 +121,33 @@ void append_timestamp(std::string& out, std::int64_t unix_micros) {
                                 utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday, utc.tm_hour,
                                 utc.tm_min, utc.tm_sec, static_cast<int>(micros));
     out.append(buffer, static_cast<std::size_t>(n));
+}
+
+void TimestampFormatter::append(std::string& out, std::int64_t unix_micros) {
+    if (unix_micros != m_micros) {
+        std::int64_t second = unix_micros / 1'000'000;
+        std::int64_t micros = unix_micros % 1'000'000;
+        if (micros < 0) {
+            micros += 1'000'000;
+            --second;
+        }
+        if (second != m_second) {
+            std::string full;
+            append_timestamp(full, unix_micros);
+            m_size = full.size();
+            std::memcpy(m_text, full.data(), m_size);
+            m_second = second;
+        } else {
+            // Rewrite the six microsecond digits before `Z"`.
+            char* digit = m_text + m_size - 3;
+            for (int k = 0; k < 6; ++k) {
+                *digit-- = static_cast<char>('0' + micros % 10);
+                micros /= 10;
+            }
+        }
+        m_micros = unix_micros;
+    }
+    out.append(m_text, m_size);
 }
 
 void append_int(std::string& out, std::int64_t value) {

@@ -17,6 +17,19 @@ void append_string(std::string& out, std::string_view text);
 // Appends a UTC timestamp, microsecond resolution: "2026-11-22T05:09:45.123456Z".
 void append_timestamp(std::string& out, std::int64_t unix_micros);
 
+// The same, for a stream of mostly increasing timestamps: remembers the last one formatted,
+// so a run of records from one chunk or one second costs a copy, not a calendar computation.
+class TimestampFormatter {
+public:
+    void append(std::string& out, std::int64_t unix_micros);
+
+private:
+    std::int64_t m_micros = -1;
+    std::int64_t m_second = -1;
+    char m_text[32] = {};  // "YYYY-MM-DDTHH:MM:SS.uuuuuuZ" with quotes
+    std::size_t m_size = 0;
+};
+
 // Appends a decimal integer.
 void append_int(std::string& out, std::int64_t value);
 

@@ -2,8 +2,11 @@
 
 #include "interp/link_hooks.hpp"
 
+#include <atomic>
 #include <csignal>
 
+#include <pty.h>
+#include <spawn.h>
 #include <sys/uio.h>
 
 #define PY_SSIZE_T_CLEAN
@@ -23,9 +26,18 @@ ssize_t __real_writev(int fd, const struct iovec* iov, int count);
 int __real_dup2(int old_fd, int new_fd);
 int __real_dup3(int old_fd, int new_fd, int flags);
 int __real_close(int fd);
+int __real_close_range(unsigned first, unsigned last, int flags);
 [[noreturn]] void __real__exit(int status);
 void __real_PyErr_Display(PyObject* type, PyObject* value, PyObject* traceback);
 PyOS_sighandler_t __real_PyOS_setsig(int signal_number, PyOS_sighandler_t handler);
+pid_t __real_fork(void);
+pid_t __real_vfork(void);
+int __real_posix_spawn(pid_t*, const char*, const posix_spawn_file_actions_t*, const posix_spawnattr_t*,
+                       char* const[], char* const[]);
+int __real_posix_spawnp(pid_t*, const char*, const posix_spawn_file_actions_t*, const posix_spawnattr_t*,
+                        char* const[], char* const[]);
+int __real_system(const char* command);
+pid_t __real_forkpty(int*, char*, const struct termios*, const struct winsize*);
 
 // --- ending the process -------------------------------------------------------------------
 
@@ -109,11 +121,81 @@ int __wrap_dup3(int old_fd, int new_fd, int flags) {
 }
 
 int __wrap_close(int fd) {
+    if (pyhost::capture::active() && pyhost::capture::is_internal_fd(fd)) {
+        return 0;  // capture's own descriptor: it stays (see capture::is_internal_fd)
+    }
     const int result = __real_close(fd);
     if (result == 0 && pyhost::capture::active()) {
         pyhost::capture::after_fd_closed(fd);
     }
     return result;
+}
+
+// --- child processes ------------------------------------------------------------------------
+
+// subprocess's vfork(): the child shares the caller's stack until it execs, so a wrapper may
+// not add a frame that the child would return through. This one only sets a flag (read by
+// the capture write() hook) and jumps: vfork() returns straight to its real caller.
+extern std::atomic<unsigned char> pyhost_child_started;
+__asm__(
+    ".text\n"
+    ".globl __wrap_vfork\n"
+    ".type __wrap_vfork, @function\n"
+    "__wrap_vfork:\n"
+    "    movb $1, pyhost_child_started(%rip)\n"
+    "    jmp __real_vfork\n"
+    ".size __wrap_vfork, .-__wrap_vfork\n");
+
+// os.fork, subprocess (_posixsubprocess), os.posix_spawn, os.system, os.forkpty: a child may
+// write to the inherited fds 1 and 2 from now on (see capture::note_child_process).
+pid_t __wrap_fork(void) {
+    pyhost::capture::note_child_process();
+    return __real_fork();
+}
+
+int __wrap_posix_spawn(pid_t* pid, const char* path, const posix_spawn_file_actions_t* actions,
+                       const posix_spawnattr_t* attributes, char* const argv[], char* const envp[]) {
+    pyhost::capture::note_child_process();
+    return __real_posix_spawn(pid, path, actions, attributes, argv, envp);
+}
+
+int __wrap_posix_spawnp(pid_t* pid, const char* file, const posix_spawn_file_actions_t* actions,
+                        const posix_spawnattr_t* attributes, char* const argv[], char* const envp[]) {
+    pyhost::capture::note_child_process();
+    return __real_posix_spawnp(pid, file, actions, attributes, argv, envp);
+}
+
+int __wrap_system(const char* command) {
+    pyhost::capture::note_child_process();
+    return __real_system(command);
+}
+
+pid_t __wrap_forkpty(int* amaster, char* name, const struct termios* termp, const struct winsize* winp) {
+    pyhost::capture::note_child_process();
+    return __real_forkpty(amaster, name, termp, winp);
+}
+
+// os.closerange() and friends (close_range(2)): everything but capture's own descriptors.
+int __wrap_close_range(unsigned first, unsigned last, int flags) {
+    if (!pyhost::capture::active()) {
+        return __real_close_range(first, last, flags);
+    }
+    while (first <= last) {
+        const int internal = pyhost::capture::first_internal_fd(first, last);
+        if (internal < 0) {
+            return __real_close_range(first, last, flags);
+        }
+        if (static_cast<unsigned>(internal) > first) {
+            if (const int result = __real_close_range(first, static_cast<unsigned>(internal) - 1, flags); result != 0) {
+                return result;
+            }
+        }
+        if (static_cast<unsigned>(internal) == ~0U) {
+            break;
+        }
+        first = static_cast<unsigned>(internal) + 1;
+    }
+    return 0;
 }
 
 // --- signals and exceptions -----------------------------------------------------------------

@@ -66,6 +66,7 @@ int run_python(std::vector<char*> argv, Capture capture_mode) {
     }
     if (capture_mode == Capture::on) {
         capture::install_termination_handlers();
+        capture::start_thread();
     }
 
     // Runs the target, finalizes, and returns the status (or does not return: see exit_hooks.cpp).
