@@ -603,7 +603,34 @@ bool active() noexcept { return g_state != nullptr; }
 
 std::int64_t now_micros() noexcept { return micros_now(); }
 
+namespace {
+
+ssize_t hooked_write(int fd, const void* data, std::size_t size, bool native) noexcept;
+
+}  // namespace
+
 ssize_t write_hook(int fd, const void* data, std::size_t size) noexcept {
+    return hooked_write(fd, data, size, false);
+}
+
+ssize_t c_stderr_write(const void* data, std::size_t size) noexcept {
+    std::size_t done = 0;
+    while (done < size) {
+        const ssize_t n = hooked_write(2, static_cast<const char*>(data) + done, size - done, true);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return done > 0 ? static_cast<ssize_t>(done) : n;
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    return static_cast<ssize_t>(done);
+}
+
+namespace {
+
+ssize_t hooked_write(int fd, const void* data, std::size_t size, bool native) noexcept {
     State* state = g_state;
     Tap& tap = state->taps[fd == 1 || fd == 2 ? fd : 0];
     if ((fd != 1 && fd != 2) || t_in_hook || !tap.ours.load(std::memory_order_relaxed)) {
@@ -616,10 +643,15 @@ ssize_t write_hook(int fd, const void* data, std::size_t size) noexcept {
     t_in_hook = true;
     ssize_t written;
     int saved_errno;
-    const Stream stream = fd == 1 ? Stream::stdout_ : Stream::stderr_;
+    const Stream stream = native ? Stream::native : fd == 1 ? Stream::stdout_ : Stream::stderr_;
     const std::uint8_t flags = t_log_echo ? k_echo_of_log_record : 0;
-    if (tap.pipe_read >= 0 && (state->native_possible.load(std::memory_order_relaxed) ||
-                               g_child_started.load(std::memory_order_relaxed))) {
+    // Native bytes may be waiting in the pipe, to go out before these: check (a system call)
+    // once a child process may exist, native bytes were seen, or stdout and stderr share the
+    // pipe (then the other stream's native bytes count too).
+    const bool check_pipe = tap.pipe_read >= 0 && (state->native_possible.load(std::memory_order_relaxed) ||
+                                                   g_child_started.load(std::memory_order_relaxed) ||
+                                                   tap.reads_for_both || tap.uses_other_pipe);
+    if (check_pipe) {
         std::lock_guard lock(state->tee_mutex);
         state->drain_pipe_locked(tap);
         written = state->real_write(target, data, size);
@@ -641,6 +673,8 @@ ssize_t write_hook(int fd, const void* data, std::size_t size) noexcept {
     errno = saved_errno;
     return written;
 }
+
+}  // namespace
 
 bool is_internal_fd(int fd) noexcept {
     State* state = g_state;

@@ -50,6 +50,11 @@ bool active() noexcept;
 // from a signal handler), and allocation-free.
 ssize_t write_hook(int fd, const void* data, std::size_t size) noexcept;
 
+// What the interpreter's C code prints on the C stdio `stderr` stream (the REPL's prompt,
+// the -v banner, fatal error text): C's stderr is unbuffered, so it is written at once,
+// through the same ordered path, and recorded as native output of fd 2.
+ssize_t c_stderr_write(const void* data, std::size_t size) noexcept;
+
 // dup2()/dup3() onto, or close() of, fd 1 or 2 by the program: the fd no longer (or again)
 // refers to the stream pyhost captures.
 void after_fd_replaced(int fd, int source_fd) noexcept;

@@ -3,7 +3,12 @@
 #include "interp/link_hooks.hpp"
 
 #include <atomic>
+#include <cerrno>
 #include <csignal>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <string>
 
 #include <pty.h>
 #include <spawn.h>
@@ -129,6 +134,82 @@ int __wrap_close(int fd) {
         pyhost::capture::after_fd_closed(fd);
     }
     return result;
+}
+
+// C stdio on `stderr` from the interpreter's C code (fprintf is __fprintf_chk with
+// _FORTIFY_SOURCE): see capture::c_stderr_write. Other streams are left to C stdio.
+namespace {
+
+bool captured_stderr(FILE* stream) { return stream == stderr && pyhost::capture::active(); }
+
+int formatted_to_stderr(const char* format, va_list args) {
+    char small[1024];
+    va_list copy;
+    va_copy(copy, args);
+    const int length = std::vsnprintf(small, sizeof small, format, copy);
+    va_end(copy);
+    if (length < 0) {
+        return length;
+    }
+    if (static_cast<size_t>(length) < sizeof small) {
+        return pyhost::capture::c_stderr_write(small, static_cast<size_t>(length)) < 0 ? -1 : length;
+    }
+    std::string large(static_cast<size_t>(length) + 1, '\0');
+    std::vsnprintf(large.data(), large.size(), format, args);
+    return pyhost::capture::c_stderr_write(large.data(), static_cast<size_t>(length)) < 0 ? -1 : length;
+}
+
+}  // namespace
+
+int __real___vfprintf_chk(FILE* stream, int flag, const char* format, va_list args);
+size_t __real_fwrite(const void* data, size_t size, size_t count, FILE* stream);
+int __real_fputs(const char* text, FILE* stream);
+int __real_fputc(int c, FILE* stream);
+void __real_perror(const char* text);
+
+int __wrap___fprintf_chk(FILE* stream, int flag, const char* format, ...) {
+    va_list args;
+    va_start(args, format);
+    const int result = captured_stderr(stream) ? formatted_to_stderr(format, args)
+                                               : __real___vfprintf_chk(stream, flag, format, args);
+    va_end(args);
+    return result;
+}
+
+int __wrap___vfprintf_chk(FILE* stream, int flag, const char* format, va_list args) {
+    return captured_stderr(stream) ? formatted_to_stderr(format, args) : __real___vfprintf_chk(stream, flag, format, args);
+}
+
+size_t __wrap_fwrite(const void* data, size_t size, size_t count, FILE* stream) {
+    if (!captured_stderr(stream) || size == 0) {
+        return __real_fwrite(data, size, count, stream);
+    }
+    return pyhost::capture::c_stderr_write(data, size * count) < 0 ? 0 : count;
+}
+
+int __wrap_fputs(const char* text, FILE* stream) {
+    if (!captured_stderr(stream)) {
+        return __real_fputs(text, stream);
+    }
+    return pyhost::capture::c_stderr_write(text, std::strlen(text)) < 0 ? EOF : 1;
+}
+
+int __wrap_fputc(int c, FILE* stream) {
+    if (!captured_stderr(stream)) {
+        return __real_fputc(c, stream);
+    }
+    const char byte = static_cast<char>(c);
+    return pyhost::capture::c_stderr_write(&byte, 1) < 0 ? EOF : static_cast<unsigned char>(byte);
+}
+
+void __wrap_perror(const char* text) {
+    if (!pyhost::capture::active()) {
+        __real_perror(text);
+        return;
+    }
+    const std::string message = (text != nullptr && *text != '\0' ? std::string(text) + ": " : std::string()) +
+                                std::strerror(errno) + "\n";
+    pyhost::capture::c_stderr_write(message.data(), message.size());
 }
 
 // --- child processes ------------------------------------------------------------------------

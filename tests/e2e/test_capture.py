@@ -510,8 +510,9 @@ class BoundsTests(CaptureTestCase):
         status = json.loads(last)
         self.assertEqual(count, 10_000_000 + 2)
         self.assertEqual(status["status"], "finished")
-        # python3.11 itself needs about 9 MiB here; the ring is 8 MiB.
-        self.assertLess(status["max_rss_kib"], 48 * 1024)
+        if "ASAN_OPTIONS" not in os.environ:  # AddressSanitizer's shadow and quarantine, not pyhost's
+            # python3.11 itself needs about 10 MiB here; the ring is 2 MiB.
+            self.assertLess(status["max_rss_kib"], 24 * 1024)
 
 
 if __name__ == "__main__":
