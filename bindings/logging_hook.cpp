@@ -245,19 +245,20 @@ void capture_record(ModuleState* state, PyObject* record) {
     capture::push_log(fields, ts);
 }
 
-// Text the program printed earlier may sit in sys.stdout's buffer when stdout is not a
-// terminal (block-buffered). A handler writing to stdout flushes it together with its own line,
-// inside the echo scope, and it would be lost from the journal: flush it first. That changes
-// no byte of the output, only when it is written. sys.stderr is line-buffered (and terminals
-// too): at most a partial line could ride along, which is not worth a call per record.
-void flush_block_buffered_stdout(ModuleState* state) {
+// Returns whether sys.stdout holds no earlier text for the handlers to carry along (see
+// capture::LogHandlersScope): it is line-buffered (a terminal), or it buffers blocks and a
+// handler writing to stdout was seen, so it is flushed here first. That flush keeps every byte
+// and the console's order, since such a handler flushes stdout itself right after; flushing
+// before any such handler was seen would not: stdout text would overtake stderr on a merged
+// console. sys.stderr is line-buffered: at most a partial line could ride along.
+bool stdout_exact_for_handlers(ModuleState* state) {
     // sys's own dict, looked up by an interned name: PySys_GetObject() would build a str
     // from "stdout" on every record.
     static PyObject* sys_dict = PyModule_GetDict(PyImport_AddModule("sys"));  // borrowed, lives as long as sys
     PyObject* stream = PyDict_GetItemWithError(sys_dict, state->names[n_stdout]);  // borrowed
     if (stream == nullptr || stream == Py_None) {
         PyErr_Clear();
-        return;
+        return true;
     }
     if (stream != state->stdout_seen) {
         state->stdout_seen = stream;
@@ -270,13 +271,18 @@ void flush_block_buffered_stdout(ModuleState* state) {
         PyErr_Clear();
     }
     if (!state->stdout_block_buffered) {
-        return;
+        return true;
+    }
+    if (!capture::stdout_handler_seen()) {
+        return false;
     }
     PyObject* result = PyObject_CallMethodNoArgs(stream, state->names[n_flush]);
     if (result == nullptr) {
         PyErr_Clear();  // the program meets the same error at its own next flush
+        return false;
     }
-    Py_XDECREF(result);
+    Py_DECREF(result);
+    return true;
 }
 
 // Logger.callHandlers(self, record), as a method descriptor on logging.Logger.
@@ -293,10 +299,10 @@ PyObject* call_handlers(PyObject* self, PyObject* const* args, Py_ssize_t nargs)
         return PyObject_Vectorcall(state->original_call_handlers, forward.data(), forward.size(), nullptr);
     }
     PyObject* call_args[3] = {nullptr, self, args[0]};
-    flush_block_buffered_stdout(state);
+    const bool stdout_exact = stdout_exact_for_handlers(state);
     PyObject* result;
     {
-        capture::LogHandlersScope echo;
+        capture::LogHandlersScope echo(stdout_exact);
         result = PyObject_Vectorcall(state->original_call_handlers, call_args + 1, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET,
                                      nullptr);
     }

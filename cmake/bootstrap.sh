@@ -45,18 +45,36 @@ build() {
 demo() {
     pyhost="$top/build/release/pyhost"
     component="$top/tests/demo/component"
+    out="$top/build/demo"
+    mkdir -p "$out"
+    rm -f "$out/run.jsonl" "$out/run.log"
     echo
-    echo "== A component, run by /usr/bin/python3.11 and by pyhost (same output, same exit status)"
-    for interpreter in /usr/bin/python3.11 "$pyhost"; do
-        echo "-- $interpreter main.py --component-id=demo-1"
-        status=0
-        (cd "$component" && env -u PYTHONUNBUFFERED "$interpreter" main.py --component-id=demo-1) || status=$?
-        echo "-- exit status $status"
-    done
+    echo "== A component, run by /usr/bin/python3.11 and by pyhost with capture on"
+    echo "-- /usr/bin/python3.11 main.py --component-id=demo-1"
+    status=0
+    (cd "$component" && env -u PYTHONUNBUFFERED /usr/bin/python3.11 main.py --component-id=demo-1) || status=$?
+    echo "-- exit status $status"
+    echo "-- PYHOST_LOG_FILE=$out/run.jsonl pyhost main.py --component-id=demo-1"
+    status=0
+    (cd "$component" && env -u PYTHONUNBUFFERED PYHOST_LOG_FILE="$out/run.jsonl" PYHOST_RUN_ID=demo-run \
+        "$pyhost" main.py --component-id=demo-1) || status=$?
+    echo "-- exit status $status (the same bytes on the console, the same status)"
     echo
-    echo "== pyhost says how the run ended when asked (PYHOST_LOG_LEVEL=info; stderr only)"
-    (cd "$component" && PYHOST_LOG_LEVEL=info "$pyhost" main.py --component-id=demo-1 >/dev/null) || true
+    echo "== What pyhost captured, in order, once each: the journal $out/run.jsonl"
+    /usr/bin/python3.11 -I - "$out/run.jsonl" <<'EOF_PY'
+import json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    what = r.get("status") or r["message"].splitlines()[0][:60]
+    extra = ""
+    if r["stream"] == "log":
+        extra = f'  ({r["logger"]}, {r["file"].rsplit("/", 1)[-1]}:{r["line"]}{", with traceback" if "exc" in r else ""})'
+    if r["stream"] == "status" and r.get("exit_code") is not None:
+        extra = f'  (exit code {r["exit_code"]})'
+    print(f'{r["seq"]:>3} {r["stream"]:<7} {r["level"]:<8} {what}{extra}')
+EOF_PY
     echo
+    echo "The console log, byte for byte what appeared, is $out/run.log."
     echo "pyhost is at $pyhost; \`$pyhost help\` lists what it does."
 }
 

@@ -49,7 +49,12 @@ struct Tap {
 
 thread_local bool t_in_hook = false;
 thread_local bool t_capture_thread = false;
-thread_local bool t_log_echo = false;
+// Inside a logging hook's handlers: 0 no; k_echo_exact: yes, stdout holds no earlier text;
+// k_echo_stderr_only: yes, but fd 1 writes may carry earlier prints.
+constexpr std::uint8_t k_echo_exact = 1;
+constexpr std::uint8_t k_echo_stderr_only = 2;
+thread_local std::uint8_t t_log_echo = 0;
+std::atomic<bool> g_stdout_handler_seen{false};
 thread_local std::string* t_exception_text = nullptr;
 
 class State {
@@ -644,7 +649,12 @@ ssize_t hooked_write(int fd, const void* data, std::size_t size, bool native) no
     ssize_t written;
     int saved_errno;
     const Stream stream = native ? Stream::native : fd == 1 ? Stream::stdout_ : Stream::stderr_;
-    const std::uint8_t flags = t_log_echo ? k_echo_of_log_record : 0;
+    std::uint8_t flags = 0;
+    if (t_log_echo == k_echo_exact || (t_log_echo == k_echo_stderr_only && fd == 2)) {
+        flags = k_echo_of_log_record;
+    } else if (t_log_echo == k_echo_stderr_only && fd == 1) {
+        g_stdout_handler_seen.store(true, std::memory_order_relaxed);  // flush first from now on
+    }
     // Native bytes may be waiting in the pipe, to go out before these: check (a system call)
     // once a child process may exist, native bytes were seen, or stdout and stderr share the
     // pipe (then the other stream's native bytes count too).
@@ -754,8 +764,12 @@ void install_termination_handlers() noexcept {
 
 SignalHandler termination_handler() noexcept { return g_state != nullptr ? termination_signal : nullptr; }
 
-LogHandlersScope::LogHandlersScope() noexcept : m_previous(t_log_echo) { t_log_echo = true; }
+LogHandlersScope::LogHandlersScope(bool stdout_exact) noexcept : m_previous(t_log_echo) {
+    t_log_echo = stdout_exact ? k_echo_exact : k_echo_stderr_only;
+}
 LogHandlersScope::~LogHandlersScope() { t_log_echo = m_previous; }
+
+bool stdout_handler_seen() noexcept { return g_stdout_handler_seen.load(std::memory_order_relaxed); }
 
 ExceptionDisplayScope::ExceptionDisplayScope() noexcept { t_exception_text = new std::string(); }
 ExceptionDisplayScope::~ExceptionDisplayScope() {

@@ -86,16 +86,27 @@ SignalHandler termination_handler() noexcept;
 
 // While alive, stream bytes written by this thread are a logging handler's console copy of a
 // record already captured: they go to the console log, not again to the journal.
+//
+// One exception keeps nothing from being lost: when sys.stdout buffers whole blocks (not a
+// terminal) and may hold earlier prints, a handler writing to stdout flushes them out in the
+// same write() as its own line. Such a write is captured as stdout text (the record's line
+// may then appear twice, never zero times), and from then on the logging hook flushes
+// block-buffered stdout before the handlers run (stdout_handler_seen()), which keeps the
+// console's bytes and order since that handler flushes stdout at that point anyway.
 class LogHandlersScope {
 public:
-    LogHandlersScope() noexcept;
+    // stdout_exact: stdout holds no earlier text (line-buffered, or just flushed).
+    explicit LogHandlersScope(bool stdout_exact) noexcept;
     ~LogHandlersScope();
     LogHandlersScope(const LogHandlersScope&) = delete;
     LogHandlersScope& operator=(const LogHandlersScope&) = delete;
 
 private:
-    bool m_previous;
+    std::uint8_t m_previous;
 };
+
+// Whether a logging handler was seen writing to stdout (see LogHandlersScope).
+bool stdout_handler_seen() noexcept;
 
 // While alive, bytes this thread writes to fd 2 are also collected as the text of an
 // exception being displayed (sys.excepthook); note_displayed_exception() takes them.

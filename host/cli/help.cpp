@@ -22,8 +22,22 @@ constexpr CommandHelp k_commands[] = {
      "that command's usage only.\n"},
 };
 
+constexpr std::string_view k_options =
+    "Options (before Python's):\n"
+    "  --log-file PATH      the run's journal: every line and logging record, JSON Lines\n"
+    "  --text-log PATH      the run's console log: stdout and stderr as they appeared\n";
+
 constexpr std::string_view k_environment =
     "Environment:\n"
+    "  PYHOST_LOG_FILE      as --log-file (`%p` becomes the pid); the console log goes next\n"
+    "                       to it, .jsonl replaced by .log\n"
+    "  PYHOST_TEXT_LOG      as --text-log\n"
+    "  PYHOST_RUN_ID        the run's id in every record (default: a random UUID)\n"
+    "  PYHOST_CAPTURE_CHILDREN  1: programs re-run by the program (sys.executable) capture\n"
+    "                       into journals of their own (default: their output is captured\n"
+    "                       as this run's native output, and pyhost's variables are removed\n"
+    "                       from the program's environment)\n"
+    "  PYHOST_CAPTURE_BUFFER  bytes between the program and the capture thread (2 MiB)\n"
     "  PYHOST_LOG_LEVEL     pyhost's own diagnostics on stderr: trace, debug, info, warning,\n"
     "                       error (the default) or off; never mixed into the program's output\n"
     "  PYHOST_INIT          auto (default): as PID 1, fork a tiny init that forwards signals,\n"
@@ -36,20 +50,23 @@ constexpr std::string_view k_examples =
     "  pyhost -m http.server                run a library module\n"
     "  ln -s \"$(command -v pyhost)\" /usr/local/bin/python3\n"
     "                                       swap it in for python3 (no pyhost CLI under that name)\n"
+    "  PYHOST_LOG_FILE=run.jsonl pyhost app.py\n"
+    "                                       journal in run.jsonl, console log in run.log\n"
     "  PYHOST_LOG_LEVEL=info pyhost app.py  also report, on stderr, how the run ended\n";
 
 }  // namespace
 
 void print_short_usage(std::ostream& out) {
-    out << "usage: pyhost COMMAND [ARG] ...   (commands:";
+    out << "usage: pyhost [--log-file PATH] [--text-log PATH] COMMAND [ARG] ...   (commands:";
     for (const CommandHelp& command : k_commands) {
         out << ' ' << command.name;
     }
-    out << "; see `pyhost help`)\n"
-           "   or: pyhost [option] ... [-c cmd | -m mod | file | -] [arg] ...\n"
+    out << ")\n"
+           "   or: pyhost [--log-file PATH] [--text-log PATH] [option] ... [-c cmd | -m mod | file | -] [arg] ...\n"
            "pyhost runs a Python program in-process exactly as python3.11 does (same output, exit\n"
-           "status and signals); installed as python3 it is python3 and nothing else.\n"
-           "pyhost's environment: PYHOST_LOG_LEVEL, PYHOST_INIT. Python's own usage follows.\n\n";
+           "status and signals) and captures its output, logging records and status; installed as\n"
+           "python3 it is python3. Environment: PYHOST_LOG_FILE, PYHOST_TEXT_LOG, PYHOST_RUN_ID,\n"
+           "PYHOST_CAPTURE_CHILDREN, PYHOST_LOG_LEVEL, PYHOST_INIT. More: `pyhost help`. Python's usage:\n\n";
 }
 
 void print_help(std::ostream& out, const std::vector<std::string>& topic) {
@@ -63,12 +80,17 @@ void print_help(std::ostream& out, const std::vector<std::string>& topic) {
         throw UsageError("help: no such command: '" + topic.front() + "' (see `pyhost help`)");
     }
     out << "pyhost: run Python programs in-process, with their output, logs and status captured\n\n"
-           "usage: pyhost COMMAND [ARG] ...\n"
-           "       pyhost [option] ... [-c cmd | -m mod | file | -] [arg] ...\n\n"
+           "usage: pyhost [--log-file PATH] [--text-log PATH] COMMAND [ARG] ...\n"
+           "       pyhost [--log-file PATH] [--text-log PATH] [option] ... [-c cmd | -m mod | file | -] [arg] ...\n\n"
            "pyhost embeds CPython 3.11 (Debian's libpython3.11) and runs a program exactly as\n"
            "/usr/bin/python3.11 does: the same stdout and stderr bytes, exit status, signals,\n"
            "sys.argv and sys.path. Linked or copied under a python name (python3, python), it is\n"
            "python3: none of pyhost's commands exist under that name.\n\n"
+           "With a journal configured, everything the program writes to stdout and stderr (also from\n"
+           "C code and child processes) and every logging record it emits is captured in-process,\n"
+           "once and in order, without changing its output, and written by a native thread as JSON\n"
+           "Lines: {seq, ts, run_id, stream, level, logger, message, ...}, with the run's status\n"
+           "(running, then finished, failed or stopped) first and last.\n\n"
            "Commands:\n";
     for (const CommandHelp& command : k_commands) {
         std::string line = "  " + std::string(command.synopsis);
@@ -76,6 +98,7 @@ void print_help(std::ostream& out, const std::vector<std::string>& topic) {
         out << line << command.summary << '\n';
     }
     out << "A script named like a command runs as `pyhost ./NAME`.\n\n"
+        << k_options << '\n'
         << k_environment << '\n'
         << k_examples << '\n'
         << "Python's options:\n";

@@ -10,7 +10,7 @@ class HelpTests(PyhostTestCase):
         code, out, err = self.run_pyhost("--help")
         self.assertEqual((code, err), (0, b""))
         lines = out.decode("ascii").splitlines()
-        self.assertTrue(lines[0].startswith("usage: pyhost COMMAND"), lines[0])
+        self.assertTrue(lines[0].startswith("usage: pyhost [--log-file PATH]"), lines[0])
         self.assertIn("PYHOST_LOG_LEVEL", out.decode())
         python_usage = [i for i, line in enumerate(lines) if line.startswith(f"usage: {PYHOST} [option]")]
         self.assertEqual(len(python_usage), 1, out)
