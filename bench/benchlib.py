@@ -8,6 +8,7 @@ wait4(), which includes every thread of the child.
 """
 import os
 import statistics
+import subprocess
 import sys
 import time
 
@@ -60,6 +61,35 @@ def measure(argv, env, stdout_path=os.devnull, cwd=None, stderr_path=None):
         if err_fd is not None:
             os.close(err_fd)
     return Measurement(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, os.waitstatus_to_exitcode(status))
+
+
+def peak_rss_kib(argv, env, stdout_path=os.devnull, stderr_path=None):
+    """Peak resident set of one run of argv, in KiB: VmHWM of the child's own memory, read from
+    /proc while it runs (the last sample before it exits).
+
+    Not wait4()'s ru_maxrss: after exec, that also counts the parent's resident set at the
+    time of the (v)fork, so every child of this ~12 MiB harness would report at least 12 MiB.
+    """
+    out = open(stdout_path, "wb")
+    err = open(stderr_path, "wb") if stderr_path else None
+    try:
+        proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+        peak = 0
+        while proc.poll() is None:
+            try:
+                with open(f"/proc/{proc.pid}/status") as f:
+                    for line in f:
+                        if line.startswith("VmHWM:"):
+                            peak = max(peak, int(line.split()[1]))
+                            break
+            except OSError:
+                pass
+            time.sleep(0.002)
+        return peak
+    finally:
+        out.close()
+        if err:
+            err.close()
 
 
 def interleaved(contenders, rounds, warmup=2):

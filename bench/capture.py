@@ -72,7 +72,15 @@ def main():
     results = benchlib.interleaved(contenders([workload], stdout_path=out), options.rounds, warmup=1)
     report("1M print() lines to a file", results, "wall", 1, "s", "1.10")
     report("1M print() lines to a file", results, "cpu", 1, "s", "1.30")
-    report("1M print() lines to a file", results, "maxrss_kib", 1 / 1024, "MiB", "+4 MiB", difference=True)
+    peaks = {name: [] for name in ("python3.11", *CONTENDERS)}
+    argv = {"python3.11": ([benchlib.REFERENCE, workload], plain), "pyhost": ([pyhost, workload], plain),
+            "pyhost+capture": ([pyhost, workload], captured), "sitecustomize": ([benchlib.REFERENCE, workload], sitecustomize)}
+    for _ in range(5):
+        for name, (command, env) in argv.items():
+            if os.path.exists(journal):
+                os.unlink(journal)
+            peaks[name].append(benchlib.peak_rss_kib(command, env, stdout_path=out))
+    report_peak("1M print() lines to a file", peaks)
 
     err = os.path.join(work, "stderr.txt")
     workload = os.path.join(benchlib.HERE, "workloads", "logging_200k.py")
@@ -82,22 +90,25 @@ def main():
     shutil.rmtree(work, ignore_errors=True)
 
 
-def report(name, results, attribute, scale, unit, target, difference=False):
-    """One row: the baseline's median, then each contender as a ratio (or a difference)."""
+def report(name, results, attribute, scale, unit, target):
+    """One row: the baseline's median, then each contender as a ratio against it."""
     base = benchlib.median(results, "python3.11", attribute)
-    row = f"{name:<30} {attribute if attribute != 'maxrss_kib' else 'RSS':<6} {base * scale:>7.2f} {unit:<2}"
+    row = f"{name:<30} {attribute:<6} {base * scale:>7.2f} {unit:<2}"
     for contender in CONTENDERS:
-        if difference:
-            delta = (benchlib.median(results, contender, attribute) - base) * scale
-            row += f" {delta:>+11.2f} {unit:<3}"
-        else:
-            row += f" {benchlib.median_ratio(results, contender, 'python3.11', attribute):>15.3f}"
-    if difference:
-        own = (benchlib.median(results, "pyhost+capture", attribute) - benchlib.median(results, "pyhost", attribute)) * scale
-        row += f" {own:>+9.2f} {unit:<3}"
-    else:
-        row += f" {benchlib.median_ratio(results, 'pyhost+capture', 'pyhost', attribute):>13.3f}"
+        row += f" {benchlib.median_ratio(results, contender, 'python3.11', attribute):>15.3f}"
+    row += f" {benchlib.median_ratio(results, 'pyhost+capture', 'pyhost', attribute):>13.3f}"
     print(row + f" {target:>7}")
+
+
+def report_peak(name, peaks):
+    """Peak RSS: the baseline's median in MiB, then each contender's difference."""
+    import statistics
+    median = {k: statistics.median(v) / 1024 for k, v in peaks.items()}
+    row = f"{name:<30} {'RSS':<6} {median['python3.11']:>6.1f} MiB"
+    for contender in CONTENDERS:
+        row += f" {median[contender] - median['python3.11']:>+11.1f} MiB"
+    row += f" {median['pyhost+capture'] - median['pyhost']:>+9.1f} MiB {'+4 MiB':>7}"
+    print(row)
 
 
 if __name__ == "__main__":

@@ -21,9 +21,9 @@ struct Config {
     bool capture_children = false;
     // The capture ring between the sinks and the capture thread (PYHOST_CAPTURE_BUFFER, bytes;
     // rounded up to a power of two, at least 64 KiB).
-    // 2 MiB holds a few seconds of a busy program's output; the capture thread drains it
-    // every few milliseconds.
-    std::size_t ring_bytes = std::size_t{2} << 20;
+    // 1 MiB holds thousands of records; the capture thread drains it every few milliseconds.
+    // Its pages count in the program's resident set once used, so it stays small.
+    std::size_t ring_bytes = std::size_t{1} << 20;
     // How long a sink waits for room in a full ring before it drops (and counts) the entry.
     std::chrono::milliseconds full_wait{200};
 

@@ -37,7 +37,7 @@ constexpr std::string_view k_environment =
     "                       into journals of their own (default: their output is captured\n"
     "                       as this run's native output, and pyhost's variables are removed\n"
     "                       from the program's environment)\n"
-    "  PYHOST_CAPTURE_BUFFER  bytes between the program and the capture thread (2 MiB)\n"
+    "  PYHOST_CAPTURE_BUFFER  bytes between the program and the capture thread (1 MiB)\n"
     "  PYHOST_LOG_LEVEL     pyhost's own diagnostics on stderr: trace, debug, info, warning,\n"
     "                       error (the default) or off; never mixed into the program's output\n"
     "  PYHOST_INIT          auto (default): as PID 1, fork a tiny init that forwards signals,\n"
