@@ -36,6 +36,17 @@ class CaptureTestCase(PyhostTestCase):
         script = self.write("program.py", textwrap.dedent(source))
         return procs.run([procs.REFERENCE_PYTHON, script, *args], env=self.env(**(env or {})), cwd=self.tmp, **kwargs)
 
+    def assert_merged_console_identical(self, program):
+        """stdout and stderr into one pipe (2>&1): the interleaving must be python3.11's.
+        The journal goes to j.jsonl."""
+        script = self.write("program.py", textwrap.dedent(program))
+        def merged(argv, env):
+            return subprocess.run(argv, env=env, cwd=self.tmp, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT).stdout
+        expected = merged([procs.REFERENCE_PYTHON, script], self.env())
+        actual = merged([PYHOST, script], self.env(PYHOST_LOG_FILE=os.path.join(self.tmp, "j.jsonl")))
+        self.assertEqual(actual, expected)
+
     def assert_well_formed(self, records):
         self.assertGreaterEqual(len(records), 2)
         self.assertEqual([r["seq"] for r in records], list(range(1, len(records) + 1)))
@@ -142,12 +153,7 @@ class StreamTests(CaptureTestCase):
                 print("err", i, file=sys.stderr, flush=True)
                 subprocess.run(["sh", "-c", f"echo n-out {i}; echo n-err {i} >&2"])
             """
-        script = self.write("program.py", textwrap.dedent(program))
-        run = lambda argv, env: subprocess.run(argv, env=env, cwd=self.tmp, stdout=subprocess.PIPE,
-                                               stderr=subprocess.STDOUT).stdout
-        expected = run([procs.REFERENCE_PYTHON, script], self.env())
-        actual = run([PYHOST, script], self.env(PYHOST_LOG_FILE=os.path.join(self.tmp, "j.jsonl")))
-        self.assertEqual(actual, expected)
+        self.assert_merged_console_identical(program)
 
     def test_interactive_prompt_written_by_c_stdio_reaches_a_merged_console(self):
         # The REPL writes its prompt with C stdio to fd 2: native output, through the pipe.
@@ -273,12 +279,7 @@ class LoggingTests(CaptureTestCase):
                 print("print", i)
                 logging.info("log %d", i)
             """
-        script = self.write("program.py", textwrap.dedent(program))
-        run = lambda argv, env: subprocess.run(argv, env=env, cwd=self.tmp, stdout=subprocess.PIPE,
-                                               stderr=subprocess.STDOUT).stdout
-        expected = run([procs.REFERENCE_PYTHON, script], self.env())
-        actual = run([PYHOST, script], self.env(PYHOST_LOG_FILE=os.path.join(self.tmp, "j.jsonl")))
-        self.assertEqual(actual, expected)
+        self.assert_merged_console_identical(program)
         records = read_journal(os.path.join(self.tmp, "j.jsonl"))
         self.assertEqual(messages(records, "stdout"), ["print 0", "print 1", "print 2"])
         self.assertEqual(messages(records, "log"), ["log 0", "log 1", "log 2"])
