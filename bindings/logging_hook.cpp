@@ -83,10 +83,46 @@ std::string_view text_of(PyObject* value, Ref& holder) {
     return {data, static_cast<std::size_t>(size)};
 }
 
-// An `extra=` value as JSON: strings, numbers, booleans and None as themselves, anything else
-// as the string of its repr().
-std::string json_value(PyObject* value) {
+// An `extra=` value as JSON: strings, numbers, booleans and None as themselves, dicts with
+// string keys, lists and tuples of those as JSON objects and arrays (a few levels deep: tags),
+// anything else as the string of its repr().
+std::string json_value(PyObject* value, int depth = 0) {
     std::string out;
+    if (depth < 4 && (PyList_Check(value) || PyTuple_Check(value))) {
+        Ref items = Ref::steal(PySequence_Fast(value, "extra"));
+        if (items) {
+            out += '[';
+            for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(items.get()); ++i) {
+                out += i == 0 ? "" : ",";
+                out += json_value(PySequence_Fast_GET_ITEM(items.get(), i), depth + 1);
+            }
+            return out + ']';
+        }
+        PyErr_Clear();
+    }
+    if (depth < 4 && PyDict_Check(value)) {
+        PyObject* key = nullptr;
+        PyObject* item = nullptr;
+        Py_ssize_t position = 0;
+        bool string_keys = true;
+        while (PyDict_Next(value, &position, &key, &item)) {
+            string_keys = string_keys && PyUnicode_Check(key);
+        }
+        if (string_keys) {
+            out += '{';
+            position = 0;
+            bool first = true;
+            while (PyDict_Next(value, &position, &key, &item)) {
+                out += first ? "" : ",";
+                first = false;
+                Ref holder;
+                capture::json::append_string(out, text_of(key, holder));
+                out += ':';
+                out += json_value(item, depth + 1);
+            }
+            return out + '}';
+        }
+    }
     if (value == Py_None) {
         return "null";
     }

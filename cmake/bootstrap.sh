@@ -15,7 +15,8 @@ cd "$top"
 packages="
   build-essential cmake ninja-build
   python3.11 python3.11-dev libpython3.11-dev python3.11-venv libpython3.11-testsuite
-  libboost1.81-dev libboost-log1.81-dev
+  libboost1.81-dev libboost-log1.81-dev libboost-json1.81-dev libboost-url1.81-dev
+  libcurl4-openssl-dev zlib1g-dev
   catch2
   util-linux procps
 "

@@ -2,12 +2,16 @@
 #include <iostream>
 
 #include "cli/invocation.hpp"
+#include "reporter/sink.hpp"
 #include "run/launch.hpp"
 
 int main(int argc, char** argv) {
     try {
         return pyhost::run::execute(pyhost::cli::parse(argc, argv));
     } catch (const pyhost::cli::UsageError& error) {
+        std::cerr << "pyhost: " << error.what() << '\n';
+        return 2;
+    } catch (const pyhost::reporter::SinkError& error) {
         std::cerr << "pyhost: " << error.what() << '\n';
         return 2;
     }

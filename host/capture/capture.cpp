@@ -142,6 +142,8 @@ public:
     // hold a pipe's write end. Under python3 they would go on writing to the console; here a
     // small forked keeper goes on copying the pipe to it until they close it.
     void hand_over_pipes() noexcept;
+    // A `running` status with the process's CPU time and resident set.
+    void write_heartbeat() noexcept;
     // Capture thread (or finish() after it stopped): writes an entry without the ring.
     void write_entry_now(EntryKind kind, const FieldList& fields, std::int64_t ts) noexcept;
 };
@@ -312,6 +314,7 @@ void State::run_thread() noexcept {
     pthread_sigmask(SIG_BLOCK, &all, nullptr);
 
     bool busy = false;
+    auto next_heartbeat = std::chrono::steady_clock::now() + config.heartbeat;
     for (;;) {
         pollfd fds[3];
         nfds_t count = 0;
@@ -325,6 +328,11 @@ void State::run_thread() noexcept {
         if (!busy) {
             consumer_sleeping.store(true);
             timeout = ring.empty() ? 1000 : 0;
+            if (config.heartbeat.count() > 0 && timeout > 0) {
+                const auto until = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    next_heartbeat - std::chrono::steady_clock::now());
+                timeout = static_cast<int>(std::clamp<long long>(until.count(), 0, timeout));
+            }
         }
         const int ready = poll(fds, count, timeout);
         consumer_sleeping.store(false);
@@ -345,7 +353,13 @@ void State::run_thread() noexcept {
         }
         const bool had_work = !ring.empty();
         consume();
-        writer->flush(!had_work);
+        // Written out as soon as the ring is drained: what is in the journal survives SIGKILL,
+        // and the sinks, which read the journal, see it at once.
+        writer->flush(ring.empty());
+        if (config.heartbeat.count() > 0 && std::chrono::steady_clock::now() >= next_heartbeat) {
+            write_heartbeat();
+            next_heartbeat = std::chrono::steady_clock::now() + config.heartbeat;
+        }
         busy = had_work;
 
         if (const int signal_number = pending_signal.exchange(0); signal_number != 0) {
@@ -444,6 +458,33 @@ int above_stdio(int fd) {
     const int moved = fcntl(fd, F_DUPFD_CLOEXEC, 10);
     ::close(fd);
     return moved;
+}
+
+void State::write_heartbeat() noexcept {
+    FieldList fields;
+    fields.add(Field::message, "running");
+    fields.add(Field::status, "running");
+    std::string detail = "\"heartbeat\":true";
+    rusage usage{};
+    if (getrusage(RUSAGE_SELF, &usage) == 0) {
+        const double cpu = static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+                           static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+        char number[32];
+        detail.append(",\"cpu_s\":");
+        detail.append(number, static_cast<std::size_t>(std::snprintf(number, sizeof number, "%.3f", cpu)));
+    }
+    long pages = 0;
+    if (std::FILE* statm = std::fopen("/proc/self/statm", "r")) {
+        long size = 0;
+        if (std::fscanf(statm, "%ld %ld", &size, &pages) != 2) {
+            pages = 0;
+        }
+        std::fclose(statm);
+    }
+    detail += ",\"rss_kib\":";
+    json::append_int(detail, pages * (::sysconf(_SC_PAGESIZE) / 1024));
+    fields.add(Field::detail, detail);
+    write_entry_now(EntryKind::status, fields, micros_now());
 }
 
 bool same_open_file(int a, int b) {

@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include <sys/random.h>
+
 #include <unistd.h>
 
 namespace pyhost::capture {
@@ -52,8 +53,16 @@ bool truthy(const std::string& value) { return value == "1" || value == "true" |
 }  // namespace
 
 const std::vector<std::string>& environment_variables() {
-    static const std::vector<std::string> names{"PYHOST_LOG_FILE", "PYHOST_TEXT_LOG", "PYHOST_RUN_ID",
-                                                "PYHOST_CAPTURE_CHILDREN", "PYHOST_CAPTURE_BUFFER"};
+    // Every PYHOST_* variable configures pyhost, not the program.
+    static std::vector<std::string> names;
+    if (names.empty()) {
+        for (char** entry = environ; *entry != nullptr; ++entry) {
+            const std::string_view text(*entry);
+            if (text.starts_with("PYHOST_")) {
+                names.emplace_back(text.substr(0, text.find('=')));
+            }
+        }
+    }
     return names;
 }
 
@@ -63,6 +72,13 @@ Config config_from_environment() {
     config.text_log_path = expand_pid(env("PYHOST_TEXT_LOG"));
     config.run_id = env("PYHOST_RUN_ID");
     config.capture_children = truthy(env("PYHOST_CAPTURE_CHILDREN"));
+    if (const std::string heartbeat = env("PYHOST_HEARTBEAT"); !heartbeat.empty()) {
+        char* end = nullptr;
+        const double seconds = std::strtod(heartbeat.c_str(), &end);
+        if (end != nullptr && *end == '\0' && seconds >= 0) {
+            config.heartbeat = std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
+        }
+    }
     if (const std::string buffer = env("PYHOST_CAPTURE_BUFFER"); !buffer.empty()) {
         char* end = nullptr;
         const unsigned long long bytes = std::strtoull(buffer.c_str(), &end, 10);

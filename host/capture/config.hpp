@@ -24,6 +24,9 @@ struct Config {
     // 1 MiB holds thousands of records; the capture thread drains it every few milliseconds.
     // Its pages count in the program's resident set once used, so it stays small.
     std::size_t ring_bytes = std::size_t{1} << 20;
+    // A `running` status record with CPU time and RSS every so often (PYHOST_HEARTBEAT,
+    // seconds; 0 turns it off).
+    std::chrono::milliseconds heartbeat{10'000};
     // How long a sink waits for room in a full ring before it drops (and counts) the entry.
     std::chrono::milliseconds full_wait{200};
 
@@ -32,8 +35,8 @@ struct Config {
     bool enabled() const { return !journal_path.empty() || !text_log_path.empty(); }
 };
 
-// The variables that configure capture; removed from the program's environment unless
-// capture_children is set.
+// The PYHOST_* variables of this process (read once); removed from the program's environment
+// unless capture_children is set.
 const std::vector<std::string>& environment_variables();
 
 // Reads the environment. `%p` in paths is replaced by the pid. The text log defaults to the

@@ -60,15 +60,19 @@ Invocation parse(int argc, char** argv) {
     // pyhost's own options come first; the first argument that is not one of them starts
     // Python's command line (or names a command).
     int next = 1;
+    std::string sink;
     while (next < argc) {
         const std::string_view arg(argv[next]);
         std::string* target = nullptr;
         std::string_view name;
+        std::string_view what = "PATH";
         for (const auto& [option, field] : {std::pair{std::string_view("--log-file"), &invocation.log_file},
-                                            std::pair{std::string_view("--text-log"), &invocation.text_log}}) {
+                                            std::pair{std::string_view("--text-log"), &invocation.text_log},
+                                            std::pair{std::string_view("--sink"), &sink}}) {
             if (arg == option || (arg.starts_with(option) && arg.size() > option.size() && arg[option.size()] == '=')) {
                 target = field;
                 name = option;
+                what = field == &sink ? "URL" : "PATH";
             }
         }
         if (target == nullptr) {
@@ -81,14 +85,39 @@ Invocation parse(int argc, char** argv) {
             *target = argv[next + 1];
             next += 2;
         } else {
-            throw UsageError(std::string(name) + " needs a PATH");
+            throw UsageError(std::string(name) + " needs a " + std::string(what));
         }
         if (target->empty()) {
-            throw UsageError(std::string(name) + " needs a PATH, not an empty string");
+            throw UsageError(std::string(name) + " needs a " + std::string(what) + ", not an empty string");
+        }
+        if (target == &sink) {
+            invocation.sinks.push_back(std::move(sink));
+            sink.clear();
         }
     }
     invocation.python_argv.erase(invocation.python_argv.begin() + 1, invocation.python_argv.begin() + next);
 
+    if (next < argc && std::string_view(argv[next]) == "replay") {
+        invocation.command = Command::replay;
+        invocation.python_argv.clear();
+        for (int i = next + 1; i < argc; ++i) {
+            const std::string_view arg(argv[i]);
+            if (arg == "--sink" && i + 1 < argc) {
+                invocation.sinks.emplace_back(argv[++i]);
+            } else if (arg.starts_with("--sink=")) {
+                invocation.sinks.emplace_back(arg.substr(7));
+            } else if (!arg.starts_with("-") && invocation.replay_journal.empty()) {
+                invocation.replay_journal = arg;
+            } else {
+                throw UsageError("replay: unexpected argument '" + std::string(arg) +
+                                 "' (usage: pyhost replay JOURNAL [--sink URL]...)");
+            }
+        }
+        if (invocation.replay_journal.empty()) {
+            throw UsageError("replay: which journal? (usage: pyhost replay JOURNAL [--sink URL]...)");
+        }
+        return invocation;
+    }
     if (next < argc && std::string_view(argv[next]) == "help") {
         invocation.command = Command::help;
         invocation.help_topic.assign(argv + next + 1, argv + argc);

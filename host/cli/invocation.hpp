@@ -1,6 +1,6 @@
 // What the command line asks pyhost to do.
 //
-//   pyhost [--log-file PATH] [--text-log PATH] [COMMAND ... | PYTHON ARGS ...]
+//   pyhost [--log-file PATH] [--text-log PATH] [--sink URL]... [COMMAND ... | PYTHON ARGS ...]
 //
 // Under a python name (argv[0] is python, python3, python3.11, ...) pyhost is python3:
 // nothing of its own command line exists and argv goes to CPython untouched. Under any other
@@ -24,6 +24,7 @@ enum class Personality {
 enum class Command {
     run_python,  // CPython's own command line
     help,        // `pyhost help [TOPIC]`: pyhost's usage, then Python's options
+    replay,      // `pyhost replay JOURNAL`: ship what a journal holds beyond each sink's cursor
 };
 
 // Help output wanted in front of what CPython prints.
@@ -45,6 +46,9 @@ struct Invocation {
     // pyhost's own options, given before Python's (under pyhost's name only).
     std::string log_file;  // --log-file PATH
     std::string text_log;  // --text-log PATH
+    std::vector<std::string> sinks;  // --sink URL, repeatable
+    // For replay: the journal to ship.
+    std::string replay_journal;
 };
 
 // A command line pyhost itself cannot accept; the message names what was wrong.

@@ -52,13 +52,14 @@ def wait_until_sleeping(pid, timeout=10.0):
 
 
 def run(argv, *, env, cwd=None, stdin=b"", send_signal=None, ready=b"ready\n", timeout=60,
-        preexec_fn=None, signal_pid=None, watch_pid=None):
+        preexec_fn=None, signal_pid=None, watch_pid=None, signal_delay=0.0):
     """Runs argv to completion; returns (returncode, stdout, stderr).
 
     With send_signal, waits until the program has printed the `ready` line on stdout and
     sleeps in time.sleep(), then sends the signal once and collects the rest. signal_pid and
     watch_pid, given the started Popen, pick the process to signal and the one that must be
-    sleeping first (default: the child for both).
+    sleeping first (default: the child for both). signal_delay waits that long more before
+    sending.
     """
     if send_signal is None:
         done = subprocess.run(argv, env=env, cwd=cwd, input=stdin, capture_output=True,
@@ -78,6 +79,7 @@ def run(argv, *, env, cwd=None, stdin=b"", send_signal=None, ready=b"ready\n", t
             break
     if head.endswith(ready):
         wait_until_sleeping(watch_pid(proc) if watch_pid else proc.pid)
+        time.sleep(signal_delay)
         os.kill(signal_pid(proc) if signal_pid else proc.pid, send_signal)
     stdout, stderr = proc.communicate(timeout=timeout)
     return proc.returncode, head + stdout, stderr

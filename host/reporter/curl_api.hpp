@@ -1,0 +1,32 @@
+// libcurl, loaded when a sink is configured and not before.
+//
+// Linking libcurl would make the dynamic loader map it and the dozen libraries it depends on
+// (OpenSSL, nghttp2, libssh2, LDAP, Kerberos...) at every start, sinks or not; start-up is held
+// to python3.11's own (bench/core.py). So the few functions the reporter uses are resolved
+// with dlopen()/dlsym() the first time a sink needs them.
+#pragma once
+
+#include <curl/curl.h>
+
+#include <string>
+
+namespace pyhost::reporter {
+
+struct CurlApi {
+    decltype(&curl_global_init) global_init;
+    decltype(&curl_easy_init) easy_init;
+    decltype(&curl_easy_cleanup) easy_cleanup;
+    decltype(&curl_easy_setopt) easy_setopt;
+    decltype(&curl_easy_perform) easy_perform;
+    decltype(&curl_easy_getinfo) easy_getinfo;
+    decltype(&curl_easy_strerror) easy_strerror;
+    decltype(&curl_easy_reset) easy_reset;
+    decltype(&curl_slist_append) slist_append;
+    decltype(&curl_slist_free_all) slist_free_all;
+};
+
+// The loaded API, with curl_global_init() done, or nullptr (and `error` says why). Call it
+// before starting the threads that use curl: curl_global_init is not thread-safe.
+const CurlApi* curl_api(std::string& error);
+
+}  // namespace pyhost::reporter

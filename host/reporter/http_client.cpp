@@ -1,0 +1,192 @@
+#include "reporter/http_client.hpp"
+
+#include <cctype>
+#include <cstdlib>
+#include <ctime>
+
+#include <zlib.h>
+
+namespace pyhost::reporter {
+namespace {
+
+std::string env(const char* name) {
+    const char* value = std::getenv(name);
+    return value != nullptr ? value : "";
+}
+
+size_t collect(char* data, size_t size, size_t count, void* user) {
+    auto* out = static_cast<std::string*>(user);
+    if (out->size() < 4096) {  // enough for an error message; the rest is not kept
+        out->append(data, std::min(size * count, 4096 - out->size()));
+    }
+    return size * count;
+}
+
+size_t header_line(char* data, size_t size, size_t count, void* user) {
+    const std::string_view line(data, size * count);
+    constexpr std::string_view name = "retry-after:";
+    if (line.size() > name.size()) {
+        bool match = true;
+        for (std::size_t i = 0; i < name.size(); ++i) {
+            if (std::tolower(static_cast<unsigned char>(line[i])) != name[i]) {
+                match = false;
+                break;
+            }
+        }
+        if (match) {
+            std::string value(line.substr(name.size()));
+            while (!value.empty() && std::isspace(static_cast<unsigned char>(value.front()))) {
+                value.erase(0, 1);
+            }
+            while (!value.empty() && std::isspace(static_cast<unsigned char>(value.back()))) {
+                value.pop_back();
+            }
+            *static_cast<std::string*>(user) = value;
+        }
+    }
+    return size * count;
+}
+
+int progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+    return static_cast<const std::atomic<bool>*>(user)->load(std::memory_order_relaxed) ? 1 : 0;
+}
+
+}  // namespace
+
+TlsOptions TlsOptions::from_environment() {
+    return TlsOptions{env("PYHOST_CA_BUNDLE"), env("PYHOST_CLIENT_CERT"), env("PYHOST_CLIENT_KEY")};
+}
+
+HttpClient::HttpClient(const CurlApi& curl, TlsOptions tls, const std::atomic<bool>& abort)
+    : m_curl(curl), m_tls(std::move(tls)), m_abort(abort), m_handle(curl.easy_init()) {}
+
+HttpClient::~HttpClient() {
+    if (m_handle != nullptr) {
+        m_curl.easy_cleanup(m_handle);
+    }
+}
+
+HttpOutcome HttpClient::post(const HttpRequest& request) {
+    HttpOutcome outcome;
+    if (m_handle == nullptr) {
+        outcome.detail = "curl_easy_init failed";
+        return outcome;
+    }
+    std::string body;
+    const std::string* payload = &request.body;
+    if (request.gzip) {
+        body = gzip(request.body);
+        if (body.empty() && !request.body.empty()) {
+            outcome.detail = "gzip failed";
+            return outcome;
+        }
+        payload = &body;
+    }
+
+    CURL* h = m_handle;
+    m_curl.easy_reset(h);  // keeps the connection cache: the next request reuses the connection
+    m_response.clear();
+    m_retry_after.clear();
+    curl_slist* headers = nullptr;
+    headers = m_curl.slist_append(headers, ("Content-Type: " + request.content_type).c_str());
+    if (request.gzip) {
+        headers = m_curl.slist_append(headers, "Content-Encoding: gzip");
+    }
+    if (!request.authorization.empty()) {
+        headers = m_curl.slist_append(headers, ("Authorization: " + request.authorization).c_str());
+    }
+    headers = m_curl.slist_append(headers, "Expect:");  // no 100-continue round trip
+    m_curl.easy_setopt(h, CURLOPT_URL, request.url.c_str());
+    m_curl.easy_setopt(h, CURLOPT_POST, 1L);
+    m_curl.easy_setopt(h, CURLOPT_POSTFIELDS, payload->data());
+    m_curl.easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(payload->size()));
+    m_curl.easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+    m_curl.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    m_curl.easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(std::chrono::milliseconds(k_connect_timeout).count()));
+    m_curl.easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(std::chrono::milliseconds(k_request_timeout).count()));
+    m_curl.easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
+    m_curl.easy_setopt(h, CURLOPT_WRITEDATA, &m_response);
+    m_curl.easy_setopt(h, CURLOPT_HEADERFUNCTION, header_line);
+    m_curl.easy_setopt(h, CURLOPT_HEADERDATA, &m_retry_after);
+    m_curl.easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    m_curl.easy_setopt(h, CURLOPT_XFERINFOFUNCTION, progress);
+    m_curl.easy_setopt(h, CURLOPT_XFERINFODATA, &m_abort);
+    m_curl.easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+    m_curl.easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (!m_tls.ca_bundle.empty()) {
+        m_curl.easy_setopt(h, CURLOPT_CAINFO, m_tls.ca_bundle.c_str());
+    }
+    if (!m_tls.client_cert.empty()) {
+        m_curl.easy_setopt(h, CURLOPT_SSLCERT, m_tls.client_cert.c_str());
+    }
+    if (!m_tls.client_key.empty()) {
+        m_curl.easy_setopt(h, CURLOPT_SSLKEY, m_tls.client_key.c_str());
+    }
+
+    const CURLcode code = m_curl.easy_perform(h);
+    m_curl.slist_free_all(headers);
+    if (code != CURLE_OK) {
+        outcome.kind = HttpOutcome::Kind::retry;
+        outcome.detail = m_curl.easy_strerror(code);
+        return outcome;
+    }
+    long status = 0;
+    m_curl.easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    outcome.status = status;
+    if (status >= 200 && status < 300) {
+        outcome.kind = HttpOutcome::Kind::delivered;
+        return outcome;
+    }
+    // The retry rule of Fluent Bit and the OTLP specification: 408, 429 and 5xx are
+    // transient; any other status is the receiver refusing this batch for good.
+    const bool transient = status == 408 || status == 429 || status >= 500;
+    outcome.kind = transient ? HttpOutcome::Kind::retry : HttpOutcome::Kind::rejected;
+    outcome.detail = "HTTP " + std::to_string(status);
+    if (!m_response.empty()) {
+        outcome.detail += ": " + m_response.substr(0, 300);
+    }
+    outcome.retry_after = parse_retry_after(m_retry_after, std::chrono::system_clock::now());
+    return outcome;
+}
+
+std::string gzip(const std::string& data) {
+    z_stream stream{};
+    // windowBits 15 + 16: a gzip wrapper, not zlib's. Level 1: the reporter must keep up with a
+    // million records a second; the ratio on JSON lines is still about 8:1.
+    if (deflateInit2(&stream, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+        return {};
+    }
+    std::string out;
+    out.resize(deflateBound(&stream, static_cast<uLong>(data.size())) + 32);
+    stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+    stream.avail_in = static_cast<uInt>(data.size());
+    stream.next_out = reinterpret_cast<Bytef*>(out.data());
+    stream.avail_out = static_cast<uInt>(out.size());
+    const int result = deflate(&stream, Z_FINISH);
+    deflateEnd(&stream);
+    if (result != Z_STREAM_END) {
+        return {};
+    }
+    out.resize(stream.total_out);
+    return out;
+}
+
+std::chrono::milliseconds parse_retry_after(const std::string& value, std::chrono::system_clock::time_point now) {
+    if (value.empty()) {
+        return std::chrono::milliseconds(-1);
+    }
+    char* end = nullptr;
+    const double seconds = std::strtod(value.c_str(), &end);
+    if (end != value.c_str() && *end == '\0' && seconds >= 0) {
+        return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
+    }
+    std::tm when{};
+    if (strptime(value.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &when) != nullptr) {
+        const auto at = std::chrono::system_clock::from_time_t(timegm(&when));
+        const auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(at - now);
+        return delay.count() > 0 ? delay : std::chrono::milliseconds(0);
+    }
+    return std::chrono::milliseconds(-1);
+}
+
+}  // namespace pyhost::reporter

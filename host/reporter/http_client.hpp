@@ -1,0 +1,69 @@
+// One HTTP POST at a time over a reused libcurl handle, and what its outcome means for a batch.
+// Used by one shipper thread each: curl handles are not shared between threads.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "reporter/curl_api.hpp"
+
+namespace pyhost::reporter {
+
+struct TlsOptions {
+    std::string ca_bundle;    // PYHOST_CA_BUNDLE: verify peers against this file (else the system's)
+    std::string client_cert;  // PYHOST_CLIENT_CERT, PYHOST_CLIENT_KEY: mutual TLS
+    std::string client_key;
+    static TlsOptions from_environment();
+};
+
+struct HttpRequest {
+    std::string url;
+    std::string content_type;
+    std::string body;
+    bool gzip = true;            // compress the body (Content-Encoding: gzip)
+    std::string authorization;   // header value, or empty
+};
+
+struct HttpOutcome {
+    enum class Kind {
+        delivered,  // 2xx: the batch is done
+        retry,      // network error, 408, 429, 5xx: send it again later
+        rejected,   // any other status: final for this batch, never retried
+    };
+    Kind kind = Kind::retry;
+    long status = 0;                            // 0 for network errors
+    std::string detail;                         // what went wrong, no secrets in it
+    std::chrono::milliseconds retry_after{-1};  // from a Retry-After header, if any
+};
+
+class HttpClient {
+public:
+    // `abort` set true makes a transfer in progress give up (the drain deadline passed).
+    HttpClient(const CurlApi& curl, TlsOptions tls, const std::atomic<bool>& abort);
+    ~HttpClient();
+    HttpClient(const HttpClient&) = delete;
+    HttpClient& operator=(const HttpClient&) = delete;
+
+    HttpOutcome post(const HttpRequest& request);
+
+    static constexpr std::chrono::seconds k_connect_timeout{5};
+    static constexpr std::chrono::seconds k_request_timeout{30};
+
+private:
+    const CurlApi& m_curl;
+    TlsOptions m_tls;
+    const std::atomic<bool>& m_abort;
+    CURL* m_handle;
+    std::string m_response;
+    std::string m_retry_after;
+};
+
+// gzip (RFC 1952) of `data` at a fast level. Empty on failure.
+std::string gzip(const std::string& data);
+
+// The delay a Retry-After header value asks for: delay-seconds or an HTTP-date. -1 if neither.
+std::chrono::milliseconds parse_retry_after(const std::string& value, std::chrono::system_clock::time_point now);
+
+}  // namespace pyhost::reporter

@@ -1,0 +1,40 @@
+// Reading a journal while it grows: complete lines only, from a byte offset.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace pyhost::reporter {
+
+struct Batch {
+    std::uint64_t begin = 0;  // journal offset of the first line
+    std::uint64_t end = 0;    // offset just past the last line's newline
+    std::string buffer;
+    std::vector<std::string_view> lines;  // into buffer, without newlines
+};
+
+class JournalTail {
+public:
+    explicit JournalTail(std::string path);
+    ~JournalTail();
+    JournalTail(const JournalTail&) = delete;
+    JournalTail& operator=(const JournalTail&) = delete;
+
+    const std::string& path() const { return m_path; }
+
+    // Current size of the journal file (0 if it does not exist yet).
+    std::uint64_t size();
+
+    // Reads complete lines from `offset`: at most `max_records` lines and about `max_bytes`
+    // (a single longer line is read whole). False when there is no complete line yet.
+    bool read(std::uint64_t offset, std::size_t max_records, std::size_t max_bytes, Batch& out);
+
+private:
+    bool ensure_open();
+    std::string m_path;
+    int m_fd = -1;
+};
+
+}  // namespace pyhost::reporter

@@ -1,0 +1,44 @@
+// The reporter: ships the run's journal to every configured sink, from native threads that
+// never take the GIL.
+//
+// The journal is the durable truth of a run. Each sink has its own thread, its own HTTP
+// connection and its own cursor (a byte offset into the journal, saved beside it after each
+// acknowledged batch), so a slow or dead sink holds back nothing but itself, and memory stays
+// bounded whatever a sink does: records wait in the journal, not in RAM. Batches close at 1,000
+// records, 1 MiB, or 1 s of age; delivery is at least once (a resent batch carries the same
+// `seq` values, so receivers can drop duplicates).
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "reporter/encoders.hpp"
+#include "reporter/http_client.hpp"
+#include "reporter/sink.hpp"
+
+namespace pyhost::reporter {
+
+struct Config {
+    std::vector<Sink> sinks;
+    std::string journal_path;
+    RunIdentity identity;
+    TlsOptions tls;
+    // After the run ends, how long delivery may go on (PYHOST_DRAIN_TIMEOUT, seconds).
+    std::chrono::milliseconds drain_timeout{10'000};
+};
+
+// Reads PYHOST_DRAIN_TIMEOUT (and the TLS variables) into `config`. Throws SinkError for a
+// value that is not a number of seconds.
+void read_environment(Config& config);
+
+// Starts one shipper thread per sink on the run's journal, and registers the exit path
+// finisher that lets them deliver the rest (after capture wrote the final status) until the
+// drain deadline. False (reported) if nothing could start.
+bool start(Config config);
+
+// Ships what the journal holds beyond each sink's cursor, now, then stops: `pyhost replay`.
+// Returns 0 when every sink got everything, 1 otherwise (reported on stderr).
+int replay(Config config);
+
+}  // namespace pyhost::reporter

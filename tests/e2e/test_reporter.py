@@ -1,0 +1,321 @@
+"""The reporter: records and status reach the sinks, durably, whatever the sinks do."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+from pyhost_test import PYHOST, PyhostTestCase, procs
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import receivers  # noqa: E402
+
+
+def journal_records(path):
+    with open(path, "rb") as f:
+        return [json.loads(line) for line in f]
+
+
+class ReporterTestCase(PyhostTestCase):
+    def setUp(self):
+        super().setUp()
+        self.journal = os.path.join(self.tmp, "run.jsonl")
+
+    def receiver(self, kind, *args, **kwargs):
+        receiver = kind(*args, **kwargs)
+        self.addCleanup(receiver.stop)
+        return receiver
+
+    def run_shipped(self, source, sinks, *, extra_env=None, args=(), **kwargs):
+        script = self.write("program.py", textwrap.dedent(source))
+        env = self.env(PYHOST_LOG_FILE=self.journal, PYHOST_RUN_ID="run-1", PYHOST_SINKS=",".join(sinks),
+                       **(extra_env or {}))
+        return procs.run([PYHOST, script, *args], env=env, cwd=self.tmp, **kwargs)
+
+    def assert_delivered_everything(self, collector):
+        expected = journal_records(self.journal)
+        self.assertEqual(collector.unique(), expected)
+        self.assertEqual(collector.violations, [])
+
+
+class JsonLinesTests(ReporterTestCase):
+    PROGRAM = """
+        import logging, sys
+        logging.basicConfig(level=logging.INFO)
+        for i in range(2500):
+            print("line", i)
+        logging.getLogger("app").warning("done", extra={"n": 1})
+        """
+
+    def test_every_record_reaches_the_sink_gzipped_with_credentials(self):
+        collector = self.receiver(receivers.JsonLinesCollector)
+        code, out, err = self.run_shipped(self.PROGRAM, [collector.url("jsonl+http", "/ingest", "user:s3cret@")])
+        self.assertEqual((code, err), (0, b"WARNING:app:done\n"))
+        self.assert_delivered_everything(collector)
+        records = collector.unique()
+        self.assertEqual(records[0]["status"], "running")
+        self.assertEqual(records[-1]["status"], "finished")  # the final status is the last thing sent
+        path, headers, _ = collector.requests[0]
+        self.assertEqual(path, "/ingest")
+        self.assertEqual(headers["Content-Encoding"], "gzip")
+        self.assertEqual(headers["Authorization"], "Basic dXNlcjpzM2NyZXQ=")
+        self.assertGreaterEqual(len(collector.requests), 3)  # batches of at most 1,000 records
+
+    def test_bearer_token_and_secrets_stay_secret(self):
+        collector = self.receiver(receivers.JsonLinesCollector)
+        program = "import os\nprint(sorted(k for k in os.environ if 'PYHOST' in k or 'tok3n' in os.environ[k]))\n"
+        sink = collector.url("jsonl+http", "/x", ":tok3n@")
+        code, out, err = self.run_shipped(program, [sink], extra_env={"PYHOST_LOG_LEVEL": "debug"})
+        self.assertEqual((code, out), (0, b"[]\n"))
+        self.assertEqual(collector.requests[0][1]["Authorization"], "Bearer tok3n")
+        self.assertNotIn(b"tok3n", err)
+        with open(self.journal, "rb") as f:
+            self.assertNotIn(b"tok3n", f.read())
+
+    def test_a_bad_sink_is_a_clear_error_that_does_not_leak_its_secret(self):
+        for sink, message in (("kafka+http://u:pw@h:1/x", b"unknown kind 'kafka'"),
+                              ("jsonl+ftp://u:pw@h:1/x", b"transport must be http or https"),
+                              ("jsonl+http://u:pw@:1/x", b"no host")):
+            with self.subTest(sink=sink):
+                code, out, err = self.run_shipped("print('never runs')", [sink])
+                self.assertEqual((code, out), (2, b""))
+                self.assertIn(message, err)
+                self.assertNotIn(b"pw", err)
+
+
+class FaultTests(ReporterTestCase):
+    def test_500s_then_200_deliver_everything_once_deduplicated(self):
+        collector = self.receiver(receivers.JsonLinesCollector)
+        collector.responses = [500, 503, 500]
+        code, _, err = self.run_shipped("for i in range(100): print(i)\n", [collector.url("jsonl+http", "/")],
+                                        extra_env={"PYHOST_LOG_LEVEL": "warning"})
+        self.assertEqual(code, 0)
+        self.assert_delivered_everything(collector)
+        self.assertEqual(len(collector.requests), 4)
+        self.assertIn(b"HTTP 500", err)
+
+    def test_429_with_retry_after_is_honoured(self):
+        collector = self.receiver(receivers.JsonLinesCollector)
+        collector.responses = [429]
+        collector.retry_after = 2
+        started = time.monotonic()
+        code, _, _ = self.run_shipped("print('x')\n", [collector.url("jsonl+http", "/")])
+        self.assertEqual(code, 0)
+        self.assertGreaterEqual(time.monotonic() - started, 2.0)
+        self.assert_delivered_everything(collector)
+
+    def test_a_400_rejects_one_batch_for_good_and_the_rest_goes_through(self):
+        collector = self.receiver(receivers.JsonLinesCollector)
+        collector.responses = [400]
+        program = "import time\nprint('first', flush=True)\ntime.sleep(1.5)\nprint('second')\n"
+        code, _, err = self.run_shipped(program, [collector.url("jsonl+http", "/")])
+        self.assertEqual(code, 0)
+        self.assertIn(b"rejected a batch", err)
+        self.assertIn(b"HTTP 400", err)
+        # The rejected batch was not retried: one request for it, then the rest.
+        delivered = [r["message"] for r in collector.unique()]
+        self.assertNotIn("first", delivered)
+        self.assertIn("second", delivered)
+        self.assertEqual(delivered[-1], "finished")
+
+    def test_sink_down_for_30_seconds_then_back_loses_nothing(self):
+        collector = self.receiver(receivers.JsonLinesCollector)
+        port = collector.port
+        program = """
+            import time
+            start = time.monotonic()
+            i = 0
+            while time.monotonic() - start < 36:
+                print("tick", i, flush=True)
+                i += 1
+                time.sleep(0.01)
+            """
+
+        def outage():
+            time.sleep(3)
+            collector.stop()
+            time.sleep(30)
+            collector.start()
+
+        thread = threading.Thread(target=outage)
+        thread.start()
+        code, out, _ = self.run_shipped(program, [collector.url("jsonl+http", "/")], timeout=120)
+        thread.join()
+        self.assertEqual(collector.port, port)
+        self.assertEqual(code, 0)
+        self.assert_delivered_everything(collector)
+        ticks = [r["message"] for r in collector.unique() if r["stream"] == "stdout"]
+        self.assertEqual(ticks, out.decode().splitlines())
+        self.assertGreater(len(ticks), 1500)
+
+    def test_drain_deadline_then_replay_ships_the_rest(self):
+        collector = self.receiver(receivers.JsonLinesCollector)
+        collector.stop()  # down for the whole run
+        started = time.monotonic()
+        code, _, err = self.run_shipped("for i in range(10): print(i)\n", [collector.url("jsonl+http", "/")],
+                                        extra_env={"PYHOST_DRAIN_TIMEOUT": "1"})
+        self.assertEqual(code, 0)
+        self.assertLess(time.monotonic() - started, 8)
+        self.assertIn(f"pyhost replay {self.journal}".encode(), err)
+        collector.start()
+        env = self.env(PYHOST_SINKS=collector.url("jsonl+http", "/"))
+        replay = subprocess.run([PYHOST, "replay", self.journal], env=env, capture_output=True, timeout=60)
+        self.assertEqual((replay.returncode, replay.stderr), (0, b""))
+        self.assert_delivered_everything(collector)
+        # Replayed once more: nothing left to send.
+        before = len(collector.requests)
+        replay = subprocess.run([PYHOST, "replay", self.journal], env=env, capture_output=True, timeout=60)
+        self.assertEqual(replay.returncode, 0)
+        self.assertEqual(len(collector.requests), before)
+
+    def test_sigterm_mid_run_delivers_the_stopped_status(self):
+        collector = self.receiver(receivers.JsonLinesCollector)
+        program = "import time\nprint('working')\nprint('ready', flush=True); time.sleep(30)\n"
+        code, _, _ = self.run_shipped(program, [collector.url("jsonl+http", "/")], send_signal=signal.SIGTERM)
+        self.assertEqual(code, -signal.SIGTERM)
+        self.assert_delivered_everything(collector)
+        final = collector.unique()[-1]
+        self.assertEqual((final["status"], final["signal"]), ("stopped", "SIGTERM"))
+
+    def test_sigkill_mid_run_then_replay_loses_nothing_that_reached_the_journal(self):
+        collector = self.receiver(receivers.JsonLinesCollector)
+        collector.stop()  # nothing gets out before the kill
+        # The kill comes a moment after the program flushed: time for the capture thread to write
+        # the lines to the journal (it does within milliseconds).
+        program = "import time\nfor i in range(50): print('before kill', i)\nprint('ready', flush=True); time.sleep(30)\n"
+        code, _, _ = self.run_shipped(program, [collector.url("jsonl+http", "/")], send_signal=signal.SIGKILL,
+                                      signal_delay=0.5)
+        self.assertEqual(code, -signal.SIGKILL)
+        in_journal = journal_records(self.journal)
+        self.assertEqual([r["message"] for r in in_journal if r["stream"] == "stdout"],
+                         [f"before kill {i}" for i in range(50)] + ["ready"])
+        collector.start()
+        env = self.env(PYHOST_SINKS=collector.url("jsonl+http", "/"))
+        replay = subprocess.run([PYHOST, "replay", self.journal], env=env, capture_output=True, timeout=60)
+        self.assertEqual(replay.returncode, 0, replay.stderr)
+        self.assertEqual(collector.unique(), in_journal)
+
+    def test_one_dead_sink_does_not_hold_back_another(self):
+        alive = self.receiver(receivers.JsonLinesCollector)
+        dead = self.receiver(receivers.JsonLinesCollector)
+        dead.stop()
+        program = "import time\nfor i in range(20):\n    print(i, flush=True)\n    time.sleep(0.1)\n"
+        code, _, _ = self.run_shipped(program, [dead.url("jsonl+http", "/"), alive.url("jsonl+http", "/")],
+                                      extra_env={"PYHOST_DRAIN_TIMEOUT": "1"})
+        self.assertEqual(code, 0)
+        self.assert_delivered_everything(alive)
+        # Batches went out while the program ran (age 1 s), not only at the end.
+        self.assertGreaterEqual(len(alive.requests), 2)
+
+
+class HeartbeatTests(ReporterTestCase):
+    def test_heartbeats_carry_cpu_time_and_rss(self):
+        collector = self.receiver(receivers.JsonLinesCollector)
+        code, _, _ = self.run_shipped("import time\ntime.sleep(1.2)\n", [collector.url("jsonl+http", "/")],
+                                      extra_env={"PYHOST_HEARTBEAT": "0.3"})
+        self.assertEqual(code, 0)
+        beats = [r for r in collector.unique() if r.get("heartbeat")]
+        self.assertGreaterEqual(len(beats), 2)
+        for beat in beats:
+            self.assertEqual(beat["status"], "running")
+            self.assertGreater(beat["rss_kib"], 1000)
+            self.assertGreaterEqual(beat["cpu_s"], 0)
+
+
+class FormatTests(ReporterTestCase):
+    PROGRAM = """
+        import logging
+        logging.basicConfig(level=logging.DEBUG)
+        print("to stdout")
+        log = logging.getLogger("app")
+        log.debug("dbg")
+        log.info("info %d", 1, extra={"user": "ada", "tags": {"k": "v"}})
+        try:
+            1 / 0
+        except ZeroDivisionError:
+            log.exception("boom")
+        raise SystemExit(3)
+        """
+
+    def test_loki_push_api(self):
+        loki = self.receiver(receivers.LokiReceiver)
+        code, _, _ = self.run_shipped(self.PROGRAM, [loki.url("loki+http", "", "tenant:key@")],
+                                      extra_env={"PYHOST_SERVICE_NAME": "svc"})
+        self.assertEqual(code, 3)
+        self.assertEqual(loki.violations, [])
+        self.assertTrue(all(headers["Authorization"].startswith("Basic ") for _, headers, _ in loki.requests))
+        journal = journal_records(self.journal)
+        self.assertEqual(len(loki.entries), len(journal))
+        for (labels, ns, line), record in zip(sorted(loki.entries, key=lambda e: json.loads(e[2])["seq"]), journal):
+            self.assertEqual(json.loads(line), record)  # every structured field kept
+            self.assertEqual(labels, {"service_name": "svc", "run_id": "run-1", "stream": record["stream"],
+                                      "level": record["level"]})
+        levels = {(labels["stream"], labels["level"]) for labels, _, _ in loki.entries}
+        self.assertIn(("log", "DEBUG"), levels)
+        self.assertIn(("stdout", "INFO"), levels)
+
+    def test_otlp_http_logs_json(self):
+        otlp = self.receiver(receivers.OtlpReceiver)
+        code, _, _ = self.run_shipped(self.PROGRAM, [otlp.url("otlp+http")], extra_env={"PYHOST_SERVICE_NAME": "svc"})
+        self.assertEqual(code, 3)
+        self.assertEqual(otlp.violations, [])
+        journal = journal_records(self.journal)
+        self.assertEqual(len(otlp.records), len(journal))
+        for resource, record in otlp.records:
+            self.assertEqual(resource["service.name"], "svc")
+            self.assertEqual(resource["pyhost.run_id"], "run-1")
+        by_seq = {record["attributes"]["pyhost.seq"]: record for _, record in otlp.records}
+        info = next(r for r in journal if r.get("message") == "info 1")
+        got = by_seq[info["seq"]]
+        self.assertEqual((got["severityText"], got["severityNumber"], got["body"]), ("INFO", 9, "info 1"))
+        self.assertEqual(got["attributes"]["pyhost.extra.user"], "ada")
+        self.assertEqual(got["attributes"]["logger.name"], "app")
+        self.assertEqual(got["attributes"]["code.lineno"], info["line"])
+        boom = by_seq[next(r for r in journal if r.get("message") == "boom")["seq"]]
+        self.assertIn("ZeroDivisionError", boom["attributes"]["exception.stacktrace"])
+        final = by_seq[journal[-1]["seq"]]
+        self.assertEqual((final["attributes"]["pyhost.status"], final["attributes"]["pyhost.exit_code"]), ("failed", 3))
+
+
+class SplightTests(ReporterTestCase):
+    def test_component_logs_and_status_speak_the_splight_api(self):
+        engine = self.receiver(receivers.SplightEngine, "access-1", "secret-1", "comp-42")
+        env = {"SPLIGHT_PLATFORM_API_HOST": engine.url("http"), "SPLIGHT_ACCESS_ID": "access-1",
+               "SPLIGHT_SECRET_KEY": "secret-1"}
+        program = """
+            import logging, os, sys
+            print(sys.argv[1:], os.environ["SPLIGHT_ACCESS_ID"])
+            logging.getLogger("component").warning("careful", extra={"tags": {"asset": "a1"}})
+            try:
+                {}["x"]
+            except KeyError:
+                logging.getLogger("component").exception("lookup")
+            """
+        code, out, err = self.run_shipped(program, [], extra_env=env, args=("--component-id=comp-42",))
+        self.assertEqual(code, 0, err)
+        self.assertEqual(out, b"['--component-id=comp-42'] access-1\n")  # Splight variables stay visible
+        self.assertEqual(engine.violations, [])
+        self.assertEqual(engine.statuses, ["Running", "Finished"])
+        by_message = {r["message"]: r for r in engine.logs}
+        self.assertEqual(by_message["careful"]["tags"], {"asset": "a1"})
+        self.assertEqual((by_message["careful"]["loglevel"], by_message["careful"]["name"],
+                          by_message["careful"]["filename"]), ("WARNING", "component", "program.py"))
+        self.assertIn("KeyError", by_message["lookup"]["traceback"])
+        self.assertEqual(by_message["['--component-id=comp-42'] access-1"]["name"], "stdout")
+        self.assertNotIn(b"secret-1", err)
+
+    def test_a_failing_component_reports_failed(self):
+        engine = self.receiver(receivers.SplightEngine, "a", "s", "c1")
+        env = {"SPLIGHT_PLATFORM_API_HOST": engine.url("http"), "SPLIGHT_ACCESS_ID": "a",
+               "SPLIGHT_SECRET_KEY": "s", "COMPONENT_ID": "c1"}
+        code, _, _ = self.run_shipped("raise RuntimeError('broken')\n", [], extra_env=env)
+        self.assertEqual(code, 1)
+        self.assertEqual(engine.statuses, ["Running", "Failed"])
+
+
+if __name__ == "__main__":
+    import unittest
+    unittest.main()
