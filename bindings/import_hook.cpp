@@ -73,6 +73,11 @@ PyObject* find_real_spec(PyObject* self, PyObject* const* args, Py_ssize_t nargs
     Py_RETURN_NONE;
 }
 
+constexpr ModuleHook k_hooks[] = {
+    {"logging", logging_hooked, hook_logging_module},
+    {"splight_lib.execution", splight_hooked, hook_splight_execution},
+};
+
 // find_spec(fullname, path, target=None)
 PyObject* finder_find_spec(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
     if (nargs < 2 || nargs > 3) {
@@ -82,8 +87,7 @@ PyObject* finder_find_spec(PyObject* self, PyObject* const* args, Py_ssize_t nar
     auto* finder = reinterpret_cast<FinderObject*>(self);
     ModuleState* state = module_state();
     PyObject* name = args[0];
-    if (finder->busy || state == nullptr || state->original_call_handlers != nullptr || !PyUnicode_Check(name) ||
-        PyUnicode_GET_LENGTH(name) != 7 || PyUnicode_CompareWithASCIIString(name, "logging") != 0) {
+    if (finder->busy || state == nullptr || find_module_hook(name, state) == nullptr) {
         Py_RETURN_NONE;
     }
     finder->busy = 1;
@@ -173,10 +177,13 @@ PyObject* loader_exec_module(PyObject* self, PyObject* module) {
     if (!result) {
         return nullptr;  // the module's own error, unchanged
     }
-    if (hook_logging_module(module) < 0) {
-        // Capture loses logging records; the program must not notice anything.
+    Ref name = Ref::steal(PyObject_GetAttrString(module, "__name__"));
+    const ModuleHook* hook = name ? find_module_hook(name.get(), module_state()) : nullptr;
+    PyErr_Clear();
+    if (hook != nullptr && hook->apply(module) < 0) {
+        // The hook is lost; the program must not notice anything.
         PyErr_Clear();
-        PYHOST_LOG(error) << "capture: cannot hook logging; logging records reach the journal as console text only";
+        PYHOST_LOG(error) << "capture: cannot hook " << hook->module << "; its records reach the journal as text only";
     }
     Py_RETURN_NONE;
 }
@@ -230,6 +237,18 @@ PyType_Spec k_loader_spec = {"_pyhost.ChainedLoader", sizeof(LoaderObject), 0,
                              k_loader_slots};
 
 }  // namespace
+
+const ModuleHook* find_module_hook(PyObject* name, const ModuleState* state) {
+    if (!PyUnicode_Check(name)) {
+        return nullptr;
+    }
+    for (const ModuleHook& hook : k_hooks) {
+        if (PyUnicode_CompareWithASCIIString(name, hook.module) == 0) {
+            return hook.applied(state) ? nullptr : &hook;
+        }
+    }
+    return nullptr;
+}
 
 PyTypeObject* make_finder_type(PyObject* module) {
     return reinterpret_cast<PyTypeObject*>(PyType_FromModuleAndSpec(module, &k_finder_spec, nullptr));

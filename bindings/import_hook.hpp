@@ -19,6 +19,8 @@ struct ModuleState {
     // a handler's flush could carry earlier prints along with its record.
     PyObject* stdout_seen;  // borrowed, compared by identity only
     bool stdout_block_buffered;
+    // splight_lib's ExecutionClient/ExecutionEngine.healthcheck before the hook, by class.
+    PyObject* original_healthchecks;  // dict: class -> function
 };
 
 ModuleState* module_state() noexcept;
@@ -27,8 +29,22 @@ ModuleState* module_state() noexcept;
 PyTypeObject* make_finder_type(PyObject* module);
 PyTypeObject* make_loader_type(PyObject* module);
 
-// Applies the logging hook to a freshly executed `logging` module. Requires the GIL.
-// Returns -1 with an exception set on error.
+// The modules the finder hooks, and what it applies to each once it has run. Each hook
+// requires the GIL and returns -1 with an exception set on error.
+struct ModuleHook {
+    const char* module;
+    bool (*applied)(const ModuleState* state);
+    int (*apply)(PyObject* module);
+};
+const ModuleHook* find_module_hook(PyObject* name, const ModuleState* state);
+
+// logging: Logger.callHandlers (logging_hook.cpp).
 int hook_logging_module(PyObject* logging_module);
+bool logging_hooked(const ModuleState* state);
+
+// splight_lib.execution: the component's healthcheck() status is reported as splight-runner
+// reports it (splight_hook.cpp).
+int hook_splight_execution(PyObject* execution_module);
+bool splight_hooked(const ModuleState* state);
 
 }  // namespace pyhost::bindings

@@ -358,6 +358,8 @@ PyMethodDef k_call_handlers_def = {
 
 }  // namespace
 
+bool logging_hooked(const ModuleState* state) { return state->original_call_handlers != nullptr; }
+
 int hook_logging_module(PyObject* logging_module) {
     ModuleState* state = module_state();
     if (state == nullptr || state->original_call_handlers != nullptr) {

@@ -36,6 +36,7 @@ int module_traverse(PyObject* module, visitproc visit, void* arg) {
     Py_VISIT(state->original_call_handlers);
     Py_VISIT(state->standard_record_keys);
     Py_VISIT(state->traceback_format_exception);
+    Py_VISIT(state->original_healthchecks);
     for (PyObject* name : state->names) {
         Py_VISIT(name);
     }
@@ -49,6 +50,7 @@ int module_clear(PyObject* module) {
     Py_CLEAR(state->original_call_handlers);
     Py_CLEAR(state->standard_record_keys);
     Py_CLEAR(state->traceback_format_exception);
+    Py_CLEAR(state->original_healthchecks);
     for (PyObject*& name : state->names) {
         Py_CLEAR(name);
     }

@@ -840,6 +840,15 @@ bool push_log(const FieldList& fields, std::int64_t ts_micros) noexcept {
     return state->dropped_entries.load(std::memory_order_relaxed) == before;
 }
 
+bool push_status(const FieldList& fields) noexcept {
+    State* state = g_state;
+    if (state == nullptr || !state->accepting.load(std::memory_order_relaxed)) {
+        return false;
+    }
+    push_fields(*state, EntryKind::status, fields, micros_now());
+    return true;
+}
+
 void finish(const run::Outcome& outcome) noexcept {
     State* state = g_state;
     if (state == nullptr || ::getpid() != state->pid) {

@@ -126,6 +126,9 @@ void note_displayed_exception(std::string type, std::string message, std::string
 // Queues a log record (fields built by the logging hook). Returns false if it was dropped.
 bool push_log(const FieldList& fields, std::int64_t ts_micros) noexcept;
 
+// Queues a status record from the program's side (a component's own health status).
+bool push_status(const FieldList& fields) noexcept;
+
 // Microseconds since the epoch, UTC.
 std::int64_t now_micros() noexcept;
 

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "capture/json_text.hpp"
@@ -64,6 +65,12 @@ JournalWriter::JournalWriter(std::string journal_path, std::string text_log_path
     m_line_prefix[3] = common + "\"native\",\"level\":\"ERROR\",\"logger\":null,\"fd\":2,\"message\":";
     m_line_prefix[4] = common + "\"native\",\"level\":\"INFO\",\"logger\":null,\"message\":";
     m_journal_fd = open_append(m_journal_path);
+    if (m_journal_fd >= 0) {
+        // Says "a live process writes this journal" to the reporter of another run, which
+        // ships journals left behind (host/reporter/reporter.cpp). Released at exit, also on
+        // SIGKILL.
+        (void)::flock(m_journal_fd, LOCK_SH | LOCK_NB);
+    }
     m_text_fd = open_append(m_text_log_path);
     m_journal.reserve(k_flush_bytes * 2);
 }
@@ -252,6 +259,10 @@ void JournalWriter::handle_fields(EntryKind kind, const Prelude& prelude, std::s
         case Field::thread: append_key(m_journal, "thread"); json::append_string(m_journal, value); break;
         case Field::stack: append_key(m_journal, "stack"); json::append_string(m_journal, value); break;
         case Field::status: append_key(m_journal, "status"); json::append_string(m_journal, value); break;
+        case Field::component_status:
+            append_key(m_journal, "component_status");
+            json::append_string(m_journal, value);
+            break;
         case Field::exit_code: append_key(m_journal, "exit_code"); json::append_int(m_journal, field_int(value)); break;
         case Field::signal: append_key(m_journal, "signal"); json::append_string(m_journal, value); break;
         case Field::exc:

@@ -57,6 +57,7 @@ enum class Field : std::uint8_t {
     exc_type,
     exc_message,
     detail,      // JSON object members, already encoded (`"a":1,"b":"x"`)
+    component_status,  // what a component's own healthcheck() said (Splight)
 };
 
 // Builds the field list of one entry in a reusable buffer.

@@ -276,6 +276,10 @@ public:
             }
             const std::string_view stream = text(record, "stream");
             if (stream == "status") {
+                if (const json::value* beat = record.if_contains("heartbeat"); beat != nullptr && beat->is_bool() &&
+                                                                               beat->as_bool()) {
+                    continue;  // a heartbeat is not a status change
+                }
                 // A component's own health status (the splight_lib hook) wins over pyhost's.
                 std::string word(text(record, "component_status"));
                 if (word.empty()) {

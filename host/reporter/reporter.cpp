@@ -8,7 +8,12 @@
 #include <random>
 #include <thread>
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "diag/log.hpp"
 #include "reporter/cursor_store.hpp"
@@ -146,61 +151,123 @@ void Shipper::run() noexcept {
     }
 }
 
+// One journal and the shippers that deliver it: the run's own journal, or one left behind by
+// an earlier run in the same state directory.
+struct JournalJob {
+    JournalJob(std::string path, bool complete) : journal_path(std::move(path)), cursors(journal_path) {
+        shared.final = complete;
+    }
+    std::string journal_path;
+    CursorStore cursors;
+    Shared shared;
+    std::vector<std::unique_ptr<Shipper>> shippers;
+    std::vector<std::thread> threads;
+    int lock_fd = -1;  // held while this process ships a journal it does not write
+};
+
 class Reporter {
 public:
-    explicit Reporter(Config config) : m_config(std::move(config)), m_cursors(m_config.journal_path) {}
+    explicit Reporter(Config config) : m_config(std::move(config)) {}
     Reporter(const Reporter&) = delete;
     Reporter& operator=(const Reporter&) = delete;
 
     // Normally finish() has joined the shippers. If the process ends some other way (a C
     // extension calling exit()), stop them rather than terminate on a joinable thread.
     ~Reporter() {
-        m_shared.abort.store(true);
-        m_shared.wake.notify_all();
-        for (std::thread& thread : m_threads) {
-            if (thread.joinable()) {
-                thread.join();
+        for (auto& job : m_jobs) {
+            job->shared.abort.store(true);
+            job->shared.wake.notify_all();
+            for (std::thread& thread : job->threads) {
+                if (thread.joinable()) {
+                    thread.join();
+                }
+            }
+            if (job->lock_fd >= 0) {
+                ::close(job->lock_fd);
             }
         }
     }
 
-    bool start() {
+    // `complete`: the journal is not written any more (replay, a leftover).
+    bool start(bool complete) {
         std::string error;
-        const CurlApi* curl = curl_api(error);
-        if (curl == nullptr) {
+        m_curl = curl_api(error);
+        if (m_curl == nullptr) {
             PYHOST_LOG(error) << "reporter: " << error << "; nothing is shipped (the journal keeps everything)";
             return false;
         }
-        for (const Sink& sink : m_config.sinks) {
-            m_shippers.push_back(std::make_unique<Shipper>(sink, m_config.identity, *curl, m_config.tls,
-                                                           m_config.journal_path, m_cursors, m_shared));
-        }
-        for (auto& shipper : m_shippers) {
-            Shipper* raw = shipper.get();
-            m_threads.emplace_back([raw] { raw->run(); });
-        }
+        add_job(std::make_unique<JournalJob>(m_config.journal_path, complete));
         return true;
+    }
+
+    // Journals of earlier runs in `directory` that no live process writes and that some sink
+    // has not fully received: shipped alongside this run's (a run killed by SIGKILL, a run
+    // whose drain deadline passed).
+    void adopt_leftovers(const std::string& directory) {
+        DIR* dir = ::opendir(directory.c_str());
+        if (dir == nullptr) {
+            return;
+        }
+        while (const dirent* entry = ::readdir(dir)) {
+            const std::string name = entry->d_name;
+            if (!name.ends_with(".jsonl")) {
+                continue;
+            }
+            const std::string path = directory + "/" + name;
+            if (path == m_config.journal_path) {
+                continue;
+            }
+            // A live writer holds a shared lock on its journal; so does a process shipping it.
+            const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+            if (fd < 0) {
+                continue;
+            }
+            if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+                ::close(fd);
+                continue;
+            }
+            auto job = std::make_unique<JournalJob>(path, true);
+            struct stat st {};
+            bool behind = false;
+            if (fstat(fd, &st) == 0) {
+                for (const Sink& sink : m_config.sinks) {
+                    behind = behind || job->cursors.get(sink.id) < static_cast<std::uint64_t>(st.st_size);
+                }
+            }
+            if (!behind) {
+                ::close(fd);
+                continue;
+            }
+            PYHOST_LOG(info) << "reporter: shipping the rest of " << path << ", left by an earlier run";
+            job->lock_fd = fd;
+            add_job(std::move(job));
+        }
+        ::closedir(dir);
     }
 
     // Ships what is left, until done or the deadline. Returns whether everything was delivered.
     bool finish() {
-        {
-            std::lock_guard lock(m_shared.mutex);
-            m_shared.final = true;
+        for (auto& job : m_jobs) {
+            {
+                std::lock_guard lock(job->shared.mutex);
+                job->shared.final = true;
+            }
+            job->shared.wake.notify_all();
         }
-        m_shared.wake.notify_all();
         const auto deadline = std::chrono::steady_clock::now() + m_config.drain_timeout;
-        std::unique_lock lock(m_done_mutex);
         std::thread watchdog([&] {
             std::unique_lock wait(m_done_mutex);
             if (!m_done_signal.wait_until(wait, deadline, [&] { return m_done; })) {
-                m_shared.abort.store(true);
-                m_shared.wake.notify_all();
+                for (auto& job : m_jobs) {
+                    job->shared.abort.store(true);
+                    job->shared.wake.notify_all();
+                }
             }
         });
-        lock.unlock();
-        for (std::thread& thread : m_threads) {
-            thread.join();
+        for (auto& job : m_jobs) {
+            for (std::thread& thread : job->threads) {
+                thread.join();
+            }
         }
         {
             std::lock_guard done(m_done_mutex);
@@ -209,24 +276,36 @@ public:
         m_done_signal.notify_all();
         watchdog.join();
         bool complete = true;
-        for (auto& shipper : m_shippers) {
-            if (const std::uint64_t left = shipper->undelivered(); left > 0) {
-                complete = false;
-                PYHOST_LOG(error) << "sink " << shipper->sink().redacted << ": " << left << " bytes of "
-                                  << m_config.journal_path << " not delivered within "
-                                  << m_config.drain_timeout.count() << " ms; `pyhost replay "
-                                  << m_config.journal_path << "` ships them later";
+        for (auto& job : m_jobs) {
+            for (auto& shipper : job->shippers) {
+                if (const std::uint64_t left = shipper->undelivered(); left > 0) {
+                    complete = false;
+                    PYHOST_LOG(error) << "sink " << shipper->sink().redacted << ": " << left << " bytes of "
+                                      << job->journal_path << " not delivered within "
+                                      << m_config.drain_timeout.count() << " ms; `pyhost replay "
+                                      << job->journal_path << "` ships them later";
+                }
             }
         }
         return complete;
     }
 
 private:
+    void add_job(std::unique_ptr<JournalJob> job) {
+        for (const Sink& sink : m_config.sinks) {
+            job->shippers.push_back(std::make_unique<Shipper>(sink, m_config.identity, *m_curl, m_config.tls,
+                                                              job->journal_path, job->cursors, job->shared));
+        }
+        for (auto& shipper : job->shippers) {
+            Shipper* raw = shipper.get();
+            job->threads.emplace_back([raw] { raw->run(); });
+        }
+        m_jobs.push_back(std::move(job));
+    }
+
     Config m_config;
-    CursorStore m_cursors;
-    Shared m_shared;
-    std::vector<std::unique_ptr<Shipper>> m_shippers;
-    std::vector<std::thread> m_threads;
+    const CurlApi* m_curl = nullptr;
+    std::vector<std::unique_ptr<JournalJob>> m_jobs;
     std::mutex m_done_mutex;
     std::condition_variable m_done_signal;
     bool m_done = false;
@@ -250,9 +329,13 @@ bool start(Config config) {
     if (config.sinks.empty()) {
         return false;
     }
+    const std::string leftovers = config.leftovers_directory;
     auto reporter = std::make_shared<Reporter>(std::move(config));
-    if (!reporter->start()) {
+    if (!reporter->start(false)) {
         return false;
+    }
+    if (!leftovers.empty()) {
+        reporter->adopt_leftovers(leftovers);
     }
     // The finisher owns the reporter; it runs once, after capture wrote the final status.
     run::exit_path::add_finisher([reporter](const run::Outcome&) { reporter->finish(); });
@@ -260,11 +343,20 @@ bool start(Config config) {
 }
 
 int replay(Config config) {
-    Reporter reporter(std::move(config));
-    if (!reporter.start()) {
+    // Another process may be writing or shipping this journal right now: then replaying it
+    // too would only send its records twice.
+    const int fd = ::open(config.journal_path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0 && ::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        ::close(fd);
+        PYHOST_LOG(error) << "replay: " << config.journal_path << " is in use by a running pyhost; it ships it itself";
         return 1;
     }
-    return reporter.finish() ? 0 : 1;
+    Reporter reporter(std::move(config));
+    const int status = reporter.start(true) && reporter.finish() ? 0 : 1;
+    if (fd >= 0) {
+        ::close(fd);
+    }
+    return status;
 }
 
 }  // namespace pyhost::reporter

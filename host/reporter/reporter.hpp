@@ -26,6 +26,8 @@ struct Config {
     TlsOptions tls;
     // After the run ends, how long delivery may go on (PYHOST_DRAIN_TIMEOUT, seconds).
     std::chrono::milliseconds drain_timeout{10'000};
+    // The state directory's journals: those left by earlier runs are shipped too.
+    std::string leftovers_directory;
 };
 
 // Reads PYHOST_DRAIN_TIMEOUT (and the TLS variables) into `config`. Throws SinkError for a

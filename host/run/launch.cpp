@@ -104,6 +104,7 @@ int run_program(const cli::Invocation& invocation) {
         if (make_directories(runs)) {
             config.journal_path = runs + "/" + config.run_id + ".jsonl";
             config.text_log_path = runs + "/" + config.run_id + ".log";
+            shipping.leftovers_directory = runs;
         } else {
             PYHOST_LOG(error) << "cannot create " << runs << " (" << std::strerror(errno)
                               << "); set PYHOST_LOG_FILE or PYHOST_STATE_DIR; nothing is shipped";

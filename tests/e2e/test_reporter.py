@@ -211,6 +211,64 @@ class FaultTests(ReporterTestCase):
         self.assertGreaterEqual(len(alive.requests), 2)
 
 
+class StateDirectoryTests(ReporterTestCase):
+    def test_the_next_run_ships_what_an_earlier_run_left_behind(self):
+        collector = self.receiver(receivers.JsonLinesCollector)
+        collector.stop()
+        state = os.path.join(self.tmp, "state")
+        env = self.env(PYHOST_STATE_DIR=state, PYHOST_SINKS=collector.url("jsonl+http", "/"),
+                       PYHOST_DRAIN_TIMEOUT="0.5")
+        first = subprocess.run([PYHOST, "-c", "print('first run')"], env=env, capture_output=True, timeout=60)
+        self.assertEqual(first.returncode, 0)
+        self.assertIn(b"not delivered", first.stderr)
+        collector.start()
+        second = subprocess.run([PYHOST, "-c", "print('second run')"], env=env, capture_output=True, timeout=60)
+        self.assertEqual((second.returncode, second.stderr), (0, b""))
+        runs = os.path.join(state, "runs")
+        journals = sorted(os.path.join(runs, name) for name in os.listdir(runs) if name.endswith(".jsonl"))
+        self.assertEqual(len(journals), 2)
+        expected = sorted((r["run_id"], r["seq"]) for path in journals for r in journal_records(path))
+        self.assertEqual(sorted((r["run_id"], r["seq"]) for r in collector.unique()), expected)
+        printed = {r["message"] for r in collector.unique() if r["stream"] == "stdout"}
+        self.assertEqual(printed, {"first run", "second run"})
+
+    def test_replay_refuses_a_journal_a_live_run_is_writing(self):
+        collector = self.receiver(receivers.JsonLinesCollector)
+        program = "import time\nprint('ready', flush=True); time.sleep(30)\n"
+        script = self.write("program.py", program)
+        env = self.env(PYHOST_LOG_FILE=self.journal, PYHOST_SINKS=collector.url("jsonl+http", "/"))
+        proc = subprocess.Popen([PYHOST, script], env=env, stdout=subprocess.PIPE)
+        try:
+            self.assertEqual(proc.stdout.readline(), b"ready\n")
+            replay = subprocess.run([PYHOST, "replay", self.journal], env=env, capture_output=True, timeout=60)
+            self.assertEqual(replay.returncode, 1)
+            self.assertIn(b"in use by a running pyhost", replay.stderr)
+        finally:
+            proc.kill()
+            proc.wait()
+
+
+class TlsTests(ReporterTestCase):
+    def certificate(self):
+        cert, key = os.path.join(self.tmp, "cert.pem"), os.path.join(self.tmp, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                        "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                        "-keyout", key, "-out", cert], check=True, capture_output=True)
+        return cert, key
+
+    def test_tls_is_verified_by_default_and_a_ca_bundle_can_be_given(self):
+        cert, key = self.certificate()
+        collector = self.receiver(receivers.JsonLinesCollector, tls=(cert, key))
+        sink = collector.url("jsonl+https", "/")
+        code, _, err = self.run_shipped("print('over tls')\n", [sink], extra_env={"PYHOST_DRAIN_TIMEOUT": "1"})
+        self.assertEqual(code, 0)
+        self.assertEqual(collector.unique(), [])  # an unknown certificate is not trusted
+        self.assertIn(b"not delivered", err)
+        code, _, err = self.run_shipped("print('over tls')\n", [sink], extra_env={"PYHOST_CA_BUNDLE": cert})
+        self.assertEqual((code, err), (0, b""))
+        self.assertIn("over tls", [r["message"] for r in collector.unique()])
+
+
 class HeartbeatTests(ReporterTestCase):
     def test_heartbeats_carry_cpu_time_and_rss(self):
         collector = self.receiver(receivers.JsonLinesCollector)
@@ -306,6 +364,35 @@ class SplightTests(ReporterTestCase):
         self.assertIn("KeyError", by_message["lookup"]["traceback"])
         self.assertEqual(by_message["['--component-id=comp-42'] access-1"]["name"], "stdout")
         self.assertNotIn(b"secret-1", err)
+
+    def test_the_components_own_healthcheck_status_is_reported_on_change(self):
+        # A stand-in for splight_lib (not packaged for Debian): the shape splight-runner hooks.
+        package = os.path.join(self.tmp, "splight_lib")
+        os.mkdir(package)
+        with open(os.path.join(package, "__init__.py"), "w") as f:
+            f.write("from . import execution\n")
+        with open(os.path.join(package, "execution.py"), "w") as f:
+            f.write(textwrap.dedent("""
+                class ExecutionClient:
+                    def __init__(self):
+                        self.answers = iter([(True, "Running"), (True, "Running"), (False, "Stopped")])
+                    def healthcheck(self):
+                        return next(self.answers)
+                """))
+        engine = self.receiver(receivers.SplightEngine, "a", "s", "c7")
+        env = {"SPLIGHT_PLATFORM_API_HOST": engine.url("http"), "SPLIGHT_ACCESS_ID": "a",
+               "SPLIGHT_SECRET_KEY": "s", "COMPONENT_ID": "c7"}
+        program = """
+            from splight_lib.execution import ExecutionClient
+            client = ExecutionClient()
+            print([client.healthcheck() for _ in range(3)], ExecutionClient.healthcheck.__name__)
+            """
+        code, out, err = self.run_shipped(program, [], extra_env=env)
+        self.assertEqual(code, 0, err)
+        self.assertEqual(out, b"[(True, 'Running'), (True, 'Running'), (False, 'Stopped')] healthcheck\n")
+        # pyhost's Running, the component's Running (no change: not sent) and Stopped, then the run's end.
+        self.assertEqual(engine.statuses, ["Running", "Stopped", "Finished"])
+        self.assertEqual(engine.violations, [])
 
     def test_a_failing_component_reports_failed(self):
         engine = self.receiver(receivers.SplightEngine, "a", "s", "c1")

@@ -18,8 +18,9 @@ class Receiver:
     """Base: an HTTP server on loopback that can be stopped and started again on the same port
     (a sink going down and coming back)."""
 
-    def __init__(self, port=0):
+    def __init__(self, port=0, tls=None):
         self.port = port
+        self.tls = tls              # (certificate file, key file): serve HTTPS
         self.requests = []          # (path, headers, decoded body bytes) in arrival order
         self.violations = []        # format errors found
         self.responses = []         # statuses to answer next, consumed in order (then 200)
@@ -57,6 +58,11 @@ class Receiver:
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self.server.daemon_threads = True
+        if self.tls:
+            import ssl
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*self.tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -88,9 +94,9 @@ class Receiver:
 class JsonLinesCollector(Receiver):
     """pyhost's own protocol: JSON Lines of journal records."""
 
-    def __init__(self, port=0):
+    def __init__(self, port=0, tls=None):
         self.records = []
-        super().__init__(port)
+        super().__init__(port, tls)
 
     def accept(self, path, headers, body):
         if headers.get("Content-Type") != "application/x-ndjson":
