@@ -1,0 +1,87 @@
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "capture/entry_ring.hpp"
+#include "capture/json_text.hpp"
+
+using pyhost::capture::EntryRing;
+namespace json = pyhost::capture::json;
+
+TEST_CASE("JSON strings: escapes, valid UTF-8 kept, invalid bytes as lone surrogates") {
+    std::string out;
+    json::append_string(out, "a\"b\\c\n\t\x01 é ✓");
+    CHECK(out == "\"a\\\"b\\\\c\\n\\t\\u0001 é ✓\"");
+    out.clear();
+    json::append_string(out, std::string_view("x\xff\xc3(y", 5));
+    CHECK(out == "\"x\\udcff\\udcc3(y\"");
+    out.clear();
+    json::append_string(out, std::string_view("\xed\xa0\x80", 3));  // an encoded surrogate is not UTF-8
+    CHECK(out == "\"\\udced\\udca0\\udc80\"");
+}
+
+TEST_CASE("timestamps: UTC with microseconds, cached per second") {
+    std::string out;
+    json::append_timestamp(out, 1'700'000'000'123'456LL);
+    CHECK(out == "\"2023-11-14T22:13:20.123456Z\"");
+    json::TimestampFormatter formatter;
+    std::string a, b, c;
+    formatter.append(a, 1'700'000'000'000'001LL);
+    formatter.append(b, 1'700'000'000'999'999LL);
+    formatter.append(c, 1'700'000'001'000'000LL);
+    CHECK(a == "\"2023-11-14T22:13:20.000001Z\"");
+    CHECK(b == "\"2023-11-14T22:13:20.999999Z\"");
+    CHECK(c == "\"2023-11-14T22:13:21.000000Z\"");
+}
+
+TEST_CASE("the ring hands entries over in order, across wrap-around, from many producers") {
+    EntryRing ring(64 << 10);
+    constexpr int producers = 4;
+    constexpr int per_producer = 20000;
+    std::vector<std::thread> threads;
+    for (int p = 0; p < producers; ++p) {
+        threads.emplace_back([&ring, p] {
+            for (int i = 0; i < per_producer; ++i) {
+                const std::string payload = std::to_string(p) + ":" + std::to_string(i) + std::string(static_cast<std::size_t>(i % 97), 'x');
+                EntryRing::Reservation reservation;
+                while (!ring.try_reserve(static_cast<std::uint32_t>(payload.size()), reservation)) {
+                    std::this_thread::yield();
+                }
+                std::memcpy(reservation.payload, payload.data(), payload.size());
+                ring.commit(reservation, 1);
+            }
+        });
+    }
+    std::vector<int> next(producers, 0);
+    int seen = 0;
+    while (seen < producers * per_producer) {
+        seen += static_cast<int>(ring.consume([&](const EntryRing::Entry& entry) {
+            const std::string text(reinterpret_cast<const char*>(entry.payload.data()), entry.payload.size());
+            const int p = std::stoi(text.substr(0, text.find(':')));
+            const int i = std::stoi(text.substr(text.find(':') + 1));
+            CHECK(i == next[static_cast<std::size_t>(p)]);  // per-producer order kept
+            CHECK(text.size() == text.find(':') + 1 + std::to_string(i).size() + static_cast<std::size_t>(i % 97));
+            next[static_cast<std::size_t>(p)] = i + 1;
+        }));
+    }
+    for (std::thread& thread : threads) {
+        thread.join();
+    }
+    CHECK(ring.empty());
+}
+
+TEST_CASE("a full ring refuses a reservation instead of blocking") {
+    EntryRing ring(64 << 10);
+    EntryRing::Reservation reservation;
+    int accepted = 0;
+    while (ring.try_reserve(1000, reservation)) {
+        ring.commit(reservation, 1);
+        ++accepted;
+    }
+    CHECK(accepted > 50);
+    CHECK(accepted < 70);
+    CHECK_FALSE(ring.try_reserve(static_cast<std::uint32_t>(ring.max_payload() + 1), reservation));
+}

@@ -1,0 +1,121 @@
+#include <chrono>
+#include <string>
+
+#include <catch2/catch.hpp>
+#include <zlib.h>
+
+#include "reporter/encoders.hpp"
+#include "reporter/http_client.hpp"
+#include "reporter/sink.hpp"
+
+using namespace pyhost::reporter;
+
+namespace {
+
+std::string gunzip(const std::string& data) {
+    z_stream stream{};
+    REQUIRE(inflateInit2(&stream, 15 + 16) == Z_OK);
+    std::string out(1 << 20, '\0');
+    stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+    stream.avail_in = static_cast<uInt>(data.size());
+    stream.next_out = reinterpret_cast<Bytef*>(out.data());
+    stream.avail_out = static_cast<uInt>(out.size());
+    REQUIRE(inflate(&stream, Z_FINISH) == Z_STREAM_END);
+    out.resize(stream.total_out);
+    inflateEnd(&stream);
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("sink URLs name their kind, endpoint and credentials") {
+    const Sink jsonl = parse_sink("jsonl+https://user:pass@collector.example:8443/ingest?x=1");
+    CHECK(jsonl.kind == SinkKind::jsonl);
+    CHECK(jsonl.endpoint == "https://collector.example:8443/ingest?x=1");
+    CHECK(jsonl.authorization == "Basic dXNlcjpwYXNz");
+    CHECK(jsonl.redacted == "jsonl+https://***@collector.example:8443/ingest?***");
+
+    const Sink loki = parse_sink("loki+http://loki:3100");
+    CHECK(loki.endpoint == "http://loki:3100/loki/api/v1/push");
+    CHECK(loki.authorization.empty());
+
+    const Sink otlp = parse_sink("otlp+http://:tok@otel:4318/prefix/");
+    CHECK(otlp.endpoint == "http://otel:4318/prefix/v1/logs");
+    CHECK(otlp.authorization == "Bearer tok");
+    CHECK(otlp.id.find("tok") == std::string::npos);
+}
+
+TEST_CASE("a bad sink is an error naming it, without its secret") {
+    REQUIRE_THROWS_WITH(parse_sink("kafka+http://u:secret@h/"), Catch::Contains("unknown kind 'kafka'"));
+    REQUIRE_THROWS_WITH(parse_sink("jsonl+ftp://h/"), Catch::Contains("transport must be http or https"));
+    REQUIRE_THROWS_WITH(parse_sink("http://h/"), Catch::Contains("the scheme must say the kind"));
+    try {
+        parse_sink("kafka+http://u:secret@h/");
+    } catch (const SinkError& error) {
+        CHECK(std::string(error.what()).find("secret") == std::string::npos);
+    }
+    CHECK(parse_sink_list(" jsonl+http://a/x , loki+http://b ").size() == 2);
+}
+
+TEST_CASE("Retry-After: delay-seconds and HTTP-dates") {
+    using namespace std::chrono;
+    const auto now = system_clock::from_time_t(1'700'000'000);
+    CHECK(parse_retry_after("3", now) == milliseconds(3000));
+    CHECK(parse_retry_after("0.5", now) == milliseconds(500));
+    CHECK(parse_retry_after("", now) == milliseconds(-1));
+    CHECK(parse_retry_after("soon", now) == milliseconds(-1));
+    // 1,700,000,010 s since the epoch is Tue, 14 Nov 2023 22:13:30 GMT.
+    CHECK(parse_retry_after("Tue, 14 Nov 2023 22:13:30 GMT", now) == milliseconds(10'000));
+    CHECK(parse_retry_after("Tue, 14 Nov 2023 22:13:00 GMT", now) == milliseconds(0));
+}
+
+TEST_CASE("gzip bodies inflate back to the original") {
+    std::string text;
+    for (int i = 0; i < 10000; ++i) {
+        text += "{\"seq\":" + std::to_string(i) + ",\"message\":\"line\"}\n";
+    }
+    const std::string packed = gzip(text);
+    CHECK(packed.size() < text.size() / 4);
+    CHECK(gunzip(packed) == text);
+}
+
+TEST_CASE("journal timestamps convert to nanoseconds") {
+    CHECK(timestamp_nanos("1970-01-01T00:00:01.000002Z") == 1'000'002'000);
+    CHECK(timestamp_nanos("2023-11-14T22:13:20.500000Z") == 1'700'000'000'500'000'000LL);
+    CHECK(timestamp_nanos("2023-11-14 22:13:20") == -1);
+}
+
+TEST_CASE("Splight status words") {
+    CHECK(splight_status_word("running") == "Running");
+    CHECK(splight_status_word("finished") == "Finished");
+    CHECK(splight_status_word("failed") == "Failed");
+    CHECK(splight_status_word("timed_out") == "Failed");
+    CHECK(splight_status_word("stopped") == "Stopped");
+    CHECK(splight_status_word("unknown").empty());
+}
+
+TEST_CASE("the Splight encoder posts status changes between the logs around them") {
+    Sink sink;
+    sink.kind = SinkKind::splight;
+    sink.endpoint = "http://e/v4/logs/write";
+    sink.splight_host = "http://e";
+    sink.splight_api_version = "v4";
+    sink.splight_component_id = "c1";
+    sink.authorization = "Splight a s";
+    const RunIdentity identity{"svc", "c1", ""};
+    auto encoder = make_encoder(sink, identity);
+    const std::string_view lines[] = {
+        R"({"seq":1,"ts":"2026-01-01T00:00:00.000000Z","run_id":"r","stream":"status","level":"INFO","logger":null,"message":"running","status":"running"})",
+        R"({"seq":2,"ts":"2026-01-01T00:00:00.000001Z","run_id":"r","stream":"stdout","level":"INFO","logger":null,"message":"hi"})",
+        R"({"seq":3,"ts":"2026-01-01T00:00:00.000002Z","run_id":"r","stream":"status","level":"INFO","logger":null,"message":"running","status":"running","heartbeat":true})",
+        R"({"seq":4,"ts":"2026-01-01T00:00:00.000003Z","run_id":"r","stream":"status","level":"INFO","logger":null,"message":"finished","status":"finished","exit_code":0})",
+    };
+    const auto requests = encoder->encode(lines);
+    REQUIRE(requests.size() == 3);
+    CHECK(requests[0].url == "http://e/v4/engine/component/components/c1/update-status/");
+    CHECK(requests[0].body == "deployment_status=Running");
+    CHECK(requests[1].url == "http://e/v4/logs/write");
+    CHECK(requests[1].body.find(R"("name":"stdout","message":"hi")") != std::string::npos);
+    CHECK_FALSE(requests[1].gzip);
+    CHECK(requests[2].body == "deployment_status=Finished");
+}
