@@ -23,8 +23,8 @@
 namespace pyhost::reporter {
 namespace {
 
-constexpr std::size_t k_batch_records = 1000;
-constexpr std::size_t k_batch_bytes = std::size_t{1} << 20;
+constexpr std::size_t k_batch_records = 10000;
+constexpr std::size_t k_batch_bytes = std::size_t{4} << 20;
 constexpr std::chrono::milliseconds k_batch_age{1000};
 constexpr std::chrono::milliseconds k_poll{50};
 constexpr std::chrono::milliseconds k_backoff_base{250};

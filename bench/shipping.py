@@ -1,0 +1,114 @@
+"""Shipping benchmarks (issue: the reporter).
+
+  throughput   a print flood shipped end to end to a loopback collector (jsonl+http, gzip):
+               records delivered per second, from start to the last record acknowledged,
+               none lost                                        target >= 1,000,000 records/s
+  cost         1M print() lines: pyhost capturing and shipping to the collector, against
+               /usr/bin/python3.11 writing the same lines to a file (nothing shipped)
+                                                                target wall <= 1.15, CPU <= 1.50
+               and against the sitecustomize yardstick shipping to the same collector.
+
+The collector (bench/collector.py) is a separate process: its CPU is not the contender's.
+Usage: /usr/bin/python3.11 bench/shipping.py [--pyhost PATH] [--rounds N] [--flood N]
+"""
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+import benchlib
+
+YARDSTICK = os.path.join(benchlib.ROOT, "..", "shared", "bench", "sitecustomize_runner")
+
+
+class Collector:
+    def __init__(self, work):
+        port_file = os.path.join(work, "collector.port")
+        self.process = subprocess.Popen([sys.executable, os.path.join(benchlib.HERE, "collector.py"), port_file])
+        deadline = time.monotonic() + 10
+        while not (os.path.exists(port_file) and open(port_file).read()):
+            if time.monotonic() > deadline:
+                raise SystemExit("the collector did not start")
+            time.sleep(0.02)
+        self.port = int(open(port_file).read())
+
+    def count(self, reset=False):
+        return int(urllib.request.urlopen(f"http://127.0.0.1:{self.port}/{'reset' if reset else 'count'}").read())
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait()
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--pyhost", default=benchlib.default_pyhost())
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--flood", type=int, default=2_000_000)
+    options = parser.parse_args()
+    pyhost = os.path.abspath(options.pyhost)
+    work = tempfile.mkdtemp(prefix="pyhost-bench-")
+    collector = Collector(work)
+    journal = os.path.join(work, "run.jsonl")
+    sink = f"jsonl+http://127.0.0.1:{collector.port}/ingest"
+
+    def clean():
+        for path in (journal, journal + ".cursors", journal[:-6] + ".log"):
+            if os.path.exists(path):
+                os.unlink(path)
+
+    print("machine:", benchlib.machine_line())
+    try:
+        # Throughput: a flood, end to end.
+        flood = os.path.join(work, "flood.py")
+        with open(flood, "w") as f:
+            f.write(f"import sys\nw = sys.stdout.write\nfor i in range({options.flood}):\n    w('line %d\\n' % i)\n")
+        env = benchlib.controlled_env({"PYHOST_LOG_FILE": journal, "PYHOST_SINKS": sink, "PYHOST_RUN_ID": "bench"})
+        rates = []
+        for _ in range(3):
+            clean()
+            collector.count(reset=True)
+            started = time.perf_counter()
+            run = benchlib.measure([pyhost, flood], env, stdout_path=os.path.join(work, "out.txt"))
+            delivered = collector.count()  # the run's drain ends when the collector acknowledged the rest
+            elapsed = time.perf_counter() - started
+            expected = options.flood + 2  # plus the running and finished statuses
+            if run.status != 0 or delivered != expected:
+                raise SystemExit(f"lost records: delivered {delivered} of {expected} (status {run.status})")
+            rates.append(delivered / elapsed)
+        rates.sort()
+        print(f"throughput: {options.flood:,} print lines, shipped to a loopback collector (gzip JSON Lines):"
+              f" {rates[1] / 1e6:.2f} M records/s delivered, none lost   (target >= 1.00 M/s)")
+
+        # Cost against python3.11 writing the same lines to a file.
+        workload = os.path.join(benchlib.HERE, "workloads", "print_1m.py")
+        out = os.path.join(work, "stdout.txt")
+        shipping = benchlib.controlled_env({"PYHOST_LOG_FILE": journal, "PYHOST_SINKS": sink})
+        yardstick = benchlib.controlled_env({"PYTHONPATH": os.path.abspath(YARDSTICK),
+                                             "BASELINE_SINK_URL": f"http://127.0.0.1:{collector.port}/ingest"})
+
+        def fresh(argv, env):
+            def run():
+                clean()
+                return benchlib.measure(argv, env, stdout_path=out)
+            return run
+
+        results = benchlib.interleaved({
+            "python3.11": fresh([benchlib.REFERENCE, workload], benchlib.controlled_env()),
+            "pyhost": fresh([pyhost, workload], shipping),
+            "sitecustomize": fresh([benchlib.REFERENCE, workload], yardstick),
+        }, options.rounds, warmup=1)
+        print(f"{'1M print() lines to a file':<40} {'python3.11':>10} {'pyhost+ship':>12} {'sitecustomize':>14} {'target':>7}")
+        for attribute, target in (("wall", "1.15"), ("cpu", "1.50")):
+            print(f"{attribute:<40} {benchlib.median(results, 'python3.11', attribute):>8.3f} s"
+                  f" {benchlib.median_ratio(results, 'pyhost', 'python3.11', attribute):>12.3f}"
+                  f" {benchlib.median_ratio(results, 'sitecustomize', 'python3.11', attribute):>14.3f} {target:>7}")
+    finally:
+        collector.stop()
+
+
+if __name__ == "__main__":
+    main()
