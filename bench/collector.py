@@ -23,10 +23,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
         if self.headers.get("Content-Encoding") == "gzip":
             body = gzip.decompress(body)
-        if self.headers.get("Content-Type", "").startswith("application/json") and body.startswith(b'{"records"'):
-            n = len(json.loads(body)["records"])
-        else:
-            n = body.count(b"\n")
+        try:
+            if self.headers.get("Content-Type", "").startswith("application/json") and body.startswith(b'{"records"'):
+                n = len(json.loads(body)["records"])
+            else:
+                n = body.count(b"\n")
+        except ValueError:  # a body cut short (a sender exiting mid-request): refuse it
+            self.send_response(400)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         with lock:
             count += n
         self.send_response(200)

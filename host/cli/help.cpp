@@ -20,12 +20,19 @@ constexpr CommandHelp k_commands[] = {
      "Prints pyhost's usage (its commands, environment variables and examples), then the\n"
      "options of the embedded Python, as `python3 --help` prints them. With a COMMAND, prints\n"
      "that command's usage only.\n"},
+    {"replay", "replay JOURNAL [--sink URL]...", "ship what a journal holds beyond each sink's cursor",
+     "Delivers the records of JOURNAL that a sink has not acknowledged yet (a run killed by\n"
+     "SIGKILL, a run whose drain deadline passed), to the sinks of PYHOST_SINKS, --sink and the\n"
+     "SPLIGHT_* variables, then exits: 0 when every sink has everything, 1 otherwise. Each sink's\n"
+     "progress is kept in JOURNAL.cursors; replaying twice sends nothing twice. A journal that a\n"
+     "running pyhost still writes is refused.\n"},
 };
 
 constexpr std::string_view k_options =
     "Options (before Python's):\n"
     "  --log-file PATH      the run's journal: every line and logging record, JSON Lines\n"
-    "  --text-log PATH      the run's console log: stdout and stderr as they appeared\n";
+    "  --text-log PATH      the run's console log: stdout and stderr as they appeared\n"
+    "  --sink URL           ship the journal there too (repeatable; as PYHOST_SINKS)\n";
 
 constexpr std::string_view k_environment =
     "Environment:\n"
@@ -38,6 +45,20 @@ constexpr std::string_view k_environment =
     "                       as this run's native output, and pyhost's variables are removed\n"
     "                       from the program's environment)\n"
     "  PYHOST_CAPTURE_BUFFER  bytes between the program and the capture thread (1 MiB)\n"
+    "  PYHOST_SINKS         comma-separated sinks: jsonl+http(s)://host:port/path (the\n"
+    "                       journal's records), loki+http(s)://host:port (Loki push API),\n"
+    "                       otlp+http(s)://host:port (OTLP/HTTP logs); user:pass@ in a URL is\n"
+    "                       Basic authentication, :token@ is Bearer. Removed from the\n"
+    "                       program's environment; never shown in messages\n"
+    "  SPLIGHT_PLATFORM_API_HOST, SPLIGHT_ACCESS_ID, SPLIGHT_SECRET_KEY, COMPONENT_ID (or\n"
+    "                       --component-id in the program's arguments), SPLIGHT_API_VERSION\n"
+    "                       (v4): report logs and status to the Splight engine\n"
+    "  PYHOST_STATE_DIR     where journals go when only sinks are given (and where the next\n"
+    "                       run finds what an earlier one could not deliver)\n"
+    "  PYHOST_DRAIN_TIMEOUT seconds delivery may go on after the program ended (10)\n"
+    "  PYHOST_HEARTBEAT     seconds between `running` records with CPU time and RSS (10)\n"
+    "  PYHOST_SERVICE_NAME  service.name for OTLP and service_name for Loki\n"
+    "  PYHOST_CA_BUNDLE, PYHOST_CLIENT_CERT, PYHOST_CLIENT_KEY: TLS (verified by default)\n"
     "  PYHOST_LOG_LEVEL     pyhost's own diagnostics on stderr: trace, debug, info, warning,\n"
     "                       error (the default) or off; never mixed into the program's output\n"
     "  PYHOST_INIT          auto (default): as PID 1, fork a tiny init that forwards signals,\n"
@@ -52,21 +73,25 @@ constexpr std::string_view k_examples =
     "                                       swap it in for python3 (no pyhost CLI under that name)\n"
     "  PYHOST_LOG_FILE=run.jsonl pyhost app.py\n"
     "                                       journal in run.jsonl, console log in run.log\n"
+    "  PYHOST_SINKS=otlp+http://collector:4318 python3 app.py\n"
+    "                                       (python3 being pyhost) ship to an OTel collector\n"
+    "  pyhost replay run.jsonl --sink loki+http://loki:3100\n"
+    "                                       ship what a killed run left in its journal\n"
     "  PYHOST_LOG_LEVEL=info pyhost app.py  also report, on stderr, how the run ended\n";
 
 }  // namespace
 
 void print_short_usage(std::ostream& out) {
-    out << "usage: pyhost [--log-file PATH] [--text-log PATH] COMMAND [ARG] ...   (commands:";
+    out << "usage: pyhost [--log-file PATH] [--text-log PATH] [--sink URL] COMMAND [ARG] ...   (commands:";
     for (const CommandHelp& command : k_commands) {
         out << ' ' << command.name;
     }
     out << ")\n"
-           "   or: pyhost [--log-file PATH] [--text-log PATH] [option] ... [-c cmd | -m mod | file | -] [arg] ...\n"
+           "   or: pyhost [--log-file PATH] [--text-log PATH] [--sink URL] [option] ... [-c cmd | -m mod | file | -] [arg] ...\n"
            "pyhost runs a Python program in-process exactly as python3.11 does (same output, exit\n"
            "status and signals) and captures its output, logging records and status; installed as\n"
-           "python3 it is python3. Environment: PYHOST_LOG_FILE, PYHOST_TEXT_LOG, PYHOST_RUN_ID,\n"
-           "PYHOST_CAPTURE_CHILDREN, PYHOST_LOG_LEVEL, PYHOST_INIT. More: `pyhost help`. Python's usage:\n\n";
+           "python3 it is python3. Environment: PYHOST_LOG_FILE, PYHOST_SINKS, PYHOST_RUN_ID,\n"
+           "SPLIGHT_*, PYHOST_LOG_LEVEL, PYHOST_INIT and more: see `pyhost help`. Python's usage:\n\n";
 }
 
 void print_help(std::ostream& out, const std::vector<std::string>& topic) {
@@ -80,8 +105,8 @@ void print_help(std::ostream& out, const std::vector<std::string>& topic) {
         throw UsageError("help: no such command: '" + topic.front() + "' (see `pyhost help`)");
     }
     out << "pyhost: run Python programs in-process, with their output, logs and status captured\n\n"
-           "usage: pyhost [--log-file PATH] [--text-log PATH] COMMAND [ARG] ...\n"
-           "       pyhost [--log-file PATH] [--text-log PATH] [option] ... [-c cmd | -m mod | file | -] [arg] ...\n\n"
+           "usage: pyhost [--log-file PATH] [--text-log PATH] [--sink URL]... COMMAND [ARG] ...\n"
+           "       pyhost [--log-file PATH] [--text-log PATH] [--sink URL]... [option] ... [-c cmd | -m mod | file | -] [arg] ...\n\n"
            "pyhost embeds CPython 3.11 (Debian's libpython3.11) and runs a program exactly as\n"
            "/usr/bin/python3.11 does: the same stdout and stderr bytes, exit status, signals,\n"
            "sys.argv and sys.path. Linked or copied under a python name (python3, python), it is\n"
@@ -90,7 +115,9 @@ void print_help(std::ostream& out, const std::vector<std::string>& topic) {
            "C code and child processes) and every logging record it emits is captured in-process,\n"
            "once and in order, without changing its output, and written by a native thread as JSON\n"
            "Lines: {seq, ts, run_id, stream, level, logger, message, ...}, with the run's status\n"
-           "(running, then finished, failed or stopped) first and last.\n\n"
+           "(running, then finished, failed or stopped) first and last. With sinks, native threads\n"
+           "ship the journal as it grows (and the rest at exit), retrying what fails; it stays the\n"
+           "durable truth, so nothing that reached it is lost.\n\n"
            "Commands:\n";
     for (const CommandHelp& command : k_commands) {
         std::string line = "  " + std::string(command.synopsis);
