@@ -849,6 +849,19 @@ bool push_status(const FieldList& fields) noexcept {
     return true;
 }
 
+bool push_note(std::string_view level, std::string_view message) noexcept {
+    State* state = g_state;
+    if (state == nullptr || !state->accepting.load(std::memory_order_relaxed) || ::getpid() != state->pid) {
+        return false;
+    }
+    FieldList fields;
+    fields.add(Field::level, level);
+    fields.add(Field::logger, "pyhost");
+    fields.add(Field::message, message);
+    push_fields(*state, EntryKind::host, fields, micros_now());
+    return true;
+}
+
 void finish(const run::Outcome& outcome) noexcept {
     State* state = g_state;
     if (state == nullptr || ::getpid() != state->pid) {

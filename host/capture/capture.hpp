@@ -129,6 +129,10 @@ bool push_log(const FieldList& fields, std::int64_t ts_micros) noexcept;
 // Queues a status record from the program's side (a component's own health status).
 bool push_status(const FieldList& fields) noexcept;
 
+// Queues a `host` record: pyhost's own note about the run (a sink rejecting a batch), so that
+// the journal, and every other sink, know it too. Dropped once capture has finished.
+bool push_note(std::string_view level, std::string_view message) noexcept;
+
 // Microseconds since the epoch, UTC.
 std::int64_t now_micros() noexcept;
 

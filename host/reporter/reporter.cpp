@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "capture/capture.hpp"
 #include "diag/log.hpp"
 #include "reporter/cursor_store.hpp"
 #include "reporter/journal_tail.hpp"
@@ -85,9 +86,13 @@ bool Shipper::deliver(Batch& batch) {
                 break;
             }
             if (outcome.kind == HttpOutcome::Kind::rejected) {
-                // Final for this batch: report it and go on, never loop on it.
-                PYHOST_LOG(error) << "sink " << m_sink.redacted << " rejected a batch of " << batch.lines.size()
-                                  << " records (" << outcome.detail << "); it is not sent again";
+                // Final for this batch: report it (stderr and the journal) and go on, never
+                // loop on it.
+                const std::string message = "sink " + m_sink.redacted + " rejected a batch of " +
+                                            std::to_string(batch.lines.size()) + " records (" + outcome.detail +
+                                            "); it is not sent again";
+                PYHOST_LOG(error) << message;
+                capture::push_note("ERROR", message);
                 break;
             }
             if (m_shared.abort.load()) {
@@ -167,12 +172,18 @@ struct JournalJob {
 
 class Reporter {
 public:
-    explicit Reporter(Config config) : m_config(std::move(config)) {}
+    explicit Reporter(Config config) : m_config(std::move(config)), m_pid(::getpid()) {}
     Reporter(const Reporter&) = delete;
     Reporter& operator=(const Reporter&) = delete;
 
-    // Normally finish() has joined the shippers. If the process ends some other way (a C
-    // extension calling exit()), stop them rather than terminate on a joinable thread.
+    // Whether this is the process that started the shippers. A forked child (os.fork,
+    // multiprocessing) has a copy of this object but none of its threads: it must not join
+    // or stop them.
+    bool owned() const { return ::getpid() == m_pid; }
+
+    // For `pyhost replay`, whose reporter lives on the stack: finish() has joined the shippers;
+    // if it has not (an exception), stop them rather than terminate on a joinable thread. The
+    // run's reporter is never destroyed (see start()).
     ~Reporter() {
         for (auto& job : m_jobs) {
             job->shared.abort.store(true);
@@ -247,6 +258,9 @@ public:
 
     // Ships what is left, until done or the deadline. Returns whether everything was delivered.
     bool finish() {
+        if (!owned()) {
+            return true;  // a forked child: the parent ships the journal
+        }
         for (auto& job : m_jobs) {
             {
                 std::lock_guard lock(job->shared.mutex);
@@ -304,6 +318,7 @@ private:
     }
 
     Config m_config;
+    pid_t m_pid;
     const CurlApi* m_curl = nullptr;
     std::vector<std::unique_ptr<JournalJob>> m_jobs;
     std::mutex m_done_mutex;
@@ -330,15 +345,22 @@ bool start(Config config) {
         return false;
     }
     const std::string leftovers = config.leftovers_directory;
-    auto reporter = std::make_shared<Reporter>(std::move(config));
+    // The run's reporter lives as long as the process and is never destroyed: a forked child
+    // (os.fork, multiprocessing) has a copy of it whose threads, mutexes and condition
+    // variables belong to the parent; destroying those there would hang or abort the child.
+    static Reporter* reporter = nullptr;
+    if (reporter != nullptr) {
+        return false;
+    }
+    reporter = new Reporter(std::move(config));
     if (!reporter->start(false)) {
         return false;
     }
     if (!leftovers.empty()) {
         reporter->adopt_leftovers(leftovers);
     }
-    // The finisher owns the reporter; it runs once, after capture wrote the final status.
-    run::exit_path::add_finisher([reporter](const run::Outcome&) { reporter->finish(); });
+    // Runs once, after capture wrote the final status; only in the process that started it.
+    run::exit_path::add_finisher([](const run::Outcome&) { reporter->finish(); });
     return true;
 }
 

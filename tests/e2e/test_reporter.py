@@ -45,7 +45,7 @@ class JsonLinesTests(ReporterTestCase):
     PROGRAM = """
         import logging, sys
         logging.basicConfig(level=logging.INFO)
-        for i in range(2500):
+        for i in range(25000):
             print("line", i)
         logging.getLogger("app").warning("done", extra={"n": 1})
         """
@@ -62,7 +62,7 @@ class JsonLinesTests(ReporterTestCase):
         self.assertEqual(path, "/ingest")
         self.assertEqual(headers["Content-Encoding"], "gzip")
         self.assertEqual(headers["Authorization"], "Basic dXNlcjpzM2NyZXQ=")
-        self.assertGreaterEqual(len(collector.requests), 3)  # batches of at most 1,000 records
+        self.assertGreaterEqual(len(collector.requests), 3)  # batches of at most 10,000 records
 
     def test_bearer_token_and_secrets_stay_secret(self):
         collector = self.receiver(receivers.JsonLinesCollector)
@@ -120,6 +120,11 @@ class FaultTests(ReporterTestCase):
         self.assertNotIn("first", delivered)
         self.assertIn("second", delivered)
         self.assertEqual(delivered[-1], "finished")
+        # The rejection is in the journal too, as pyhost's own note (and reached the sink).
+        notes = [r for r in journal_records(self.journal) if r["stream"] == "host"]
+        self.assertEqual(len(notes), 1)
+        self.assertIn("rejected a batch", notes[0]["message"])
+        self.assertIn(notes[0], collector.unique())
 
     def test_sink_down_for_30_seconds_then_back_loses_nothing(self):
         collector = self.receiver(receivers.JsonLinesCollector)
@@ -267,6 +272,27 @@ class TlsTests(ReporterTestCase):
         code, _, err = self.run_shipped("print('over tls')\n", [sink], extra_env={"PYHOST_CA_BUNDLE": cert})
         self.assertEqual((code, err), (0, b""))
         self.assertIn("over tls", [r["message"] for r in collector.unique()])
+
+
+class ForkTests(ReporterTestCase):
+    def test_a_forked_child_ending_with_sys_exit_leaves_shipping_to_the_parent(self):
+        collector = self.receiver(receivers.JsonLinesCollector)
+        program = """
+            import os, sys
+            print("parent", flush=True)
+            pid = os.fork()
+            if pid == 0:
+                print("child", flush=True)
+                sys.exit(3)  # the full exit path, in a process without the shipper threads
+            _, status = os.waitpid(pid, 0)
+            print("child status", os.waitstatus_to_exitcode(status))
+            """
+        code, out, err = self.run_shipped(program, [collector.url("jsonl+http", "/")])
+        self.assertEqual((code, err), (0, b""))
+        self.assertEqual(out, b"parent\nchild\nchild status 3\n")
+        self.assert_delivered_everything(collector)
+        lines = [r["message"] for r in collector.unique() if r["stream"] in ("stdout", "native")]
+        self.assertEqual(lines, ["parent", "child", "child status 3"])
 
 
 class HeartbeatTests(ReporterTestCase):
