@@ -287,7 +287,13 @@ class ForkTests(ReporterTestCase):
             _, status = os.waitpid(pid, 0)
             print("child status", os.waitstatus_to_exitcode(status))
             """
-        code, out, err = self.run_shipped(program, [collector.url("jsonl+http", "/")])
+        extra = {}
+        if "ASAN_OPTIONS" in os.environ:
+            # LeakSanitizer cannot check a child forked from a multithreaded process: it finds the
+            # parent's threads in its registry but not in the child and reports false leaks
+            # ("Running thread ... was not suspended"). The leak check stays on in every other test.
+            extra["ASAN_OPTIONS"] = os.environ["ASAN_OPTIONS"].replace("detect_leaks=1", "detect_leaks=0")
+        code, out, err = self.run_shipped(program, [collector.url("jsonl+http", "/")], extra_env=extra)
         self.assertEqual((code, err), (0, b""))
         self.assertEqual(out, b"parent\nchild\nchild status 3\n")
         self.assert_delivered_everything(collector)
