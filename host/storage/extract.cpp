@@ -576,71 +576,45 @@ ArchiveKind kind_of(std::string_view name) {
     return suffix != nullptr ? suffix->kind : ArchiveKind::any;
 }
 
-std::optional<Filter> filter_of(ArchiveKind kind) {
+struct KindInfo {
+    const char* description;       // for messages: "cannot read it as ..."
+    std::optional<Filter> filter;  // the one compression it must have, if any
+};
+
+KindInfo info_of(ArchiveKind kind) {
     switch (kind) {
-    case ArchiveKind::tar_gzip:
-        return Filter::gzip;
-    case ArchiveKind::tar_xz:
-        return Filter::xz;
-    case ArchiveKind::tar_bzip2:
-        return Filter::bzip2;
-    case ArchiveKind::tar_zstd:
-        return Filter::zstd;
     case ArchiveKind::tar:
+        return {"a tar archive", std::nullopt};
+    case ArchiveKind::tar_gzip:
+        return {"a gzip-compressed tar archive", Filter::gzip};
+    case ArchiveKind::tar_xz:
+        return {"an xz-compressed tar archive", Filter::xz};
+    case ArchiveKind::tar_bzip2:
+        return {"a bzip2-compressed tar archive", Filter::bzip2};
+    case ArchiveKind::tar_zstd:
+        return {"a zstd-compressed tar archive", Filter::zstd};
     case ArchiveKind::zip:
+        return {"a zip archive", std::nullopt};
     case ArchiveKind::any:
         break;
     }
-    return std::nullopt;
+    return {"a tar or zip archive", std::nullopt};
 }
 
-int filter_code_of(Filter filter) {
-    switch (filter) {
-    case Filter::gzip:
-        return ARCHIVE_FILTER_GZIP;
-    case Filter::xz:
-        return ARCHIVE_FILTER_XZ;
-    case Filter::bzip2:
-        return ARCHIVE_FILTER_BZIP2;
-    case Filter::zstd:
-        return ARCHIVE_FILTER_ZSTD;
-    }
-    return ARCHIVE_FILTER_NONE;
-}
+struct FilterInfo {
+    int code;  // archive_filter_code()'s
+    const char* name;
+};
 
-const char* filter_name(Filter filter) {
-    switch (filter) {
-    case Filter::gzip:
-        return "gzip";
-    case Filter::xz:
-        return "xz";
-    case Filter::bzip2:
-        return "bzip2";
-    case Filter::zstd:
-        return "zstd";
-    }
-    return "?";
-}
+// Indexed by Filter.
+constexpr std::array<FilterInfo, k_filter_count> k_filters{{
+    {ARCHIVE_FILTER_GZIP, "gzip"},
+    {ARCHIVE_FILTER_XZ, "xz"},
+    {ARCHIVE_FILTER_BZIP2, "bzip2"},
+    {ARCHIVE_FILTER_ZSTD, "zstd"},
+}};
 
-const char* describe(ArchiveKind kind) {
-    switch (kind) {
-    case ArchiveKind::tar:
-        return "a tar archive";
-    case ArchiveKind::tar_gzip:
-        return "a gzip-compressed tar archive";
-    case ArchiveKind::tar_xz:
-        return "an xz-compressed tar archive";
-    case ArchiveKind::tar_bzip2:
-        return "a bzip2-compressed tar archive";
-    case ArchiveKind::tar_zstd:
-        return "a zstd-compressed tar archive";
-    case ArchiveKind::zip:
-        return "a zip archive";
-    case ArchiveKind::any:
-        break;
-    }
-    return "a tar or zip archive";
-}
+const FilterInfo& info_of(Filter filter) { return k_filters[static_cast<std::size_t>(filter)]; }
 
 // ---- Reading archives ----
 
@@ -693,16 +667,16 @@ ArchiveReader open_reader(const ArchiveApi& api, ArchiveKind kind, const TreeWri
     }
     if ((kind != ArchiveKind::zip && api.support_format_tar(reader.get()) != ARCHIVE_OK) ||
         ((kind == ArchiveKind::zip || kind == ArchiveKind::any) && api.support_format_zip(reader.get()) != ARCHIVE_OK)) {
-        writer.fail("libarchive cannot read " + std::string(describe(kind)) + ": " + error_of(api, reader.get()));
+        writer.fail("libarchive cannot read " + std::string(info_of(kind).description) + ": " + error_of(api, reader.get()));
     }
     for (std::size_t index = 0; index < k_filter_count; ++index) {
         const auto filter = static_cast<Filter>(index);
-        const bool wanted = kind == ArchiveKind::any ? api.is_builtin(filter) : filter_of(kind) == filter;
+        const bool wanted = kind == ArchiveKind::any ? api.is_builtin(filter) : info_of(kind).filter == filter;
         if (!wanted) {
             continue;
         }
         if (!api.is_builtin(filter) || api.support_filter(reader.get(), filter) != ARCHIVE_OK) {
-            writer.fail(std::string("this libarchive decodes ") + filter_name(filter) +
+            writer.fail(std::string("this libarchive decodes ") + info_of(filter).name +
                         " only through an external program, which pyhost never runs for an archive");
         }
     }
@@ -710,17 +684,19 @@ ArchiveReader open_reader(const ArchiveApi& api, ArchiveKind kind, const TreeWri
 }
 
 void extract_entries(const ArchiveApi& api, archive* reader, ArchiveKind kind, TreeWriter& writer) {
+    const KindInfo expected = info_of(kind);
     std::vector<char> buffer(k_buffer_size);
     std::string previous;
     for (bool first = true;; first = false) {
         archive_entry* entry = nullptr;
         const int status = api.next_header(reader, &entry);
         if (first && status != ARCHIVE_OK && status != ARCHIVE_WARN && status != ARCHIVE_EOF) {
-            writer.fail("cannot read it as " + std::string(describe(kind)) + ": " + error_of(api, reader));
+            writer.fail("cannot read it as " + std::string(expected.description) + ": " + error_of(api, reader));
         }
         // "none" is always enabled: a plain tar named .tar.gz would be read as well.
-        if (const std::optional<Filter> filter = filter_of(kind); first && filter && api.filter_code(reader, 0) != filter_code_of(*filter)) {
-            writer.fail("cannot read it as " + std::string(describe(kind)) + ": it is not " + filter_name(*filter) + "-compressed");
+        if (first && expected.filter && api.filter_code(reader, 0) != info_of(*expected.filter).code) {
+            writer.fail("cannot read it as " + std::string(expected.description) + ": it is not " +
+                        info_of(*expected.filter).name + "-compressed");
         }
         if (status == ARCHIVE_EOF) {
             return;
@@ -777,7 +753,7 @@ void read_archive(const std::string& label, std::string_view name, const std::st
     const ArchiveKind kind = kind_of(name);
     const ArchiveReader reader = open_reader(api, kind, writer);
     if (open(api, reader.get()) != ARCHIVE_OK) {
-        writer.fail("cannot read it as " + std::string(describe(kind)) + ": " + error_of(api, reader.get()));
+        writer.fail("cannot read it as " + std::string(info_of(kind).description) + ": " + error_of(api, reader.get()));
     }
     extract_entries(api, reader.get(), kind, writer);
     writer.finish();
@@ -889,7 +865,10 @@ bool is_archive_name(std::string_view file_name) {
     if (suffix == nullptr) {
         return false;
     }
-    const std::optional<Filter> filter = filter_of(suffix->kind);
+    // tar, zip, gzip and xz are always archive names (an extraction says so if this libarchive
+    // cannot read one); bzip2 and zstd only where libarchive decodes them itself, which asks
+    // libarchive (loading it) only for those names.
+    const std::optional<Filter> filter = info_of(suffix->kind).filter;
     if (!filter || *filter == Filter::gzip || *filter == Filter::xz) {
         return true;
     }

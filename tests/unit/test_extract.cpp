@@ -241,6 +241,19 @@ std::span<const std::byte> bytes_of(const std::string& data) {
     return {reinterpret_cast<const std::byte*>(data.data()), data.size()};
 }
 
+// Extracts `archive` by its path or from its bytes in memory (named by the same path).
+std::string error_of_extracting(const fs::path& archive, bool from_memory, const fs::path& destination,
+                                const ExtractLimits& limits) {
+    return error_of_extracting([&] {
+        if (from_memory) {
+            const std::string data = read_file(archive);
+            extract_archive_memory(bytes_of(data), archive.string(), destination, limits);
+        } else {
+            extract_archive(archive, destination, limits);
+        }
+    });
+}
+
 // The corpus's directories that must stay empty, and paths that must not appear, still so.
 void check_canaries() {
     for (const auto& canary : corpus().manifest.at("canaries").as_array()) {
@@ -280,15 +293,7 @@ TEST_CASE("extract: every good archive of the corpus gives exactly its tree, byt
             INFO((from_memory ? "from memory" : "from the file"));
             const fs::path parent = scratch.make_case("good-" + std::to_string(index++));
             const fs::path destination = parent / "dest";
-            const std::string error = error_of_extracting([&] {
-                if (from_memory) {
-                    const std::string data = read_file(archive);
-                    extract_archive_memory(bytes_of(data), archive.filename().string(), destination, limits_of(record));
-                } else {
-                    extract_archive(archive, destination, limits_of(record));
-                }
-            });
-            CHECK(error == "(no error)");
+            CHECK(error_of_extracting(archive, from_memory, destination, limits_of(record)) == "(no error)");
             CHECK(text_of(snapshot(destination)) == text_of(want));
             CHECK(listing(parent) == std::vector<std::string>{"canary", "dest"});
             CHECK(listing(parent / "canary").empty());
@@ -316,14 +321,7 @@ TEST_CASE("extract: every bad archive of the corpus is refused, naming the entry
             INFO((from_memory ? "from memory" : "from the file"));
             const fs::path parent = scratch.make_case("bad-" + std::to_string(index++));
             const fs::path destination = parent / "dest";
-            const std::string error = error_of_extracting([&] {
-                if (from_memory) {
-                    const std::string data = read_file(archive);
-                    extract_archive_memory(bytes_of(data), archive.string(), destination, limits_of(record));
-                } else {
-                    extract_archive(archive, destination, limits_of(record));
-                }
-            });
+            const std::string error = error_of_extracting(archive, from_memory, destination, limits_of(record));
             CHECK(error.starts_with("archive '" + archive.string() + "': "));
             if (!record.at("entry").is_null()) {
                 const std::string entry(record.at("entry").as_string());
