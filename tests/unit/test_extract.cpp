@@ -524,7 +524,7 @@ TEST_CASE("extract: copy_tree refuses symlinks out, devices, FIFOs and sockets, 
                    "entries",
                    [](const fs::path& s) {
                        for (int i = 0; i < 10; ++i) {
-                           write_file(s / ("f" + std::to_string(i)), "");
+                           write_file((s / "f") += std::to_string(i), "");
                        }
                    },
                    ExtractLimits{1000, 5}),
