@@ -28,6 +28,9 @@ namespace {
 constexpr std::size_t k_buffer_size = 64 * 1024;
 // What the kernel itself follows in one lookup before it answers ELOOP.
 constexpr int k_max_symlink_expansions = 40;
+// Steps of symlink resolution in one extraction (see TreeWriter::resolve): about a second of
+// system calls; real functions need a few per symlink.
+constexpr std::uint64_t k_max_resolution_steps = 1'000'000;
 constexpr mode_t k_file_mode = 0644;
 constexpr mode_t k_executable_mode = 0755;
 constexpr mode_t k_directory_mode = 0755;
@@ -335,7 +338,7 @@ public:
 
 private:
     enum class Count { yes, no };
-    enum class Resolution { inside, outside, loop };
+    enum class Resolution { inside, outside, loop, too_tangled };
 
     struct Symlink {
         std::string entry;
@@ -435,28 +438,35 @@ private:
         return directory;
     }
 
-    // The target of the symlink `name` in the directory `path`, if there is such a symlink.
-    std::optional<std::string> read_symlink(const Components& path, const std::string& name) const {
-        const Fd directory = find_directory(path);
-        if (!directory) {
-            return std::nullopt;
-        }
-        std::string target(k_max_path_length + 1, '\0');
-        const ssize_t size = ::readlinkat(directory.get(), name.c_str(), target.data(), target.size());
-        if (size < 0) {
-            if (errno != EINVAL && errno != ENOENT && errno != ENOTDIR) {
-                refuse("cannot read the symlink " + quoted(name) + ": " + system_error(errno));
-            }
-            return std::nullopt;
-        }
-        target.resize(static_cast<std::size_t>(size));
-        return target;
-    }
-
     // Follows `target` from `directory` as the kernel would, through the symlinks of the tree
-    // as it is now; components that do not exist yet are taken as plain names.
-    Resolution resolve(const Components& directory, std::string_view target) const {
-        Components reached = directory;
+    // as it is now; components that do not exist yet are taken as plain names. A step is one
+    // readlinkat() and at most one openat(), on descriptors kept along the way, and every step
+    // of an extraction counts against k_max_resolution_steps: a tangle of symlinks (thousands
+    // of links with 4 KiB targets through deep folders) cannot make the checks run for hours.
+    Resolution resolve(const Components& directory, std::string_view target) {
+        // opened[i] is the directory reached[0..i]. It falls behind `reached` at the first
+        // component that is not an existing directory: below that nothing exists yet.
+        Components reached;
+        std::vector<Fd> opened;
+        const auto current = [&]() -> int {
+            if (opened.size() != reached.size()) {
+                return -1;
+            }
+            return opened.empty() ? m_root.get() : opened.back().get();
+        };
+        const auto descend = [&](std::string name) {
+            const int parent = current();
+            reached.push_back(std::move(name));
+            if (parent < 0) {
+                return;
+            }
+            Fd next(::openat(parent, reached.back().c_str(), k_open_directory));
+            if (next) {
+                opened.push_back(std::move(next));
+            } else if (errno != ENOENT && errno != ENOTDIR && errno != ELOOP) {
+                refuse("cannot open the folder " + quoted(joined(reached)) + ": " + system_error(errno));
+            }
+        };
         std::deque<std::string> pending;
         const auto push_front = [&pending](std::string_view text) {
             Components parts;
@@ -470,35 +480,51 @@ private:
             }
             pending.insert(pending.begin(), parts.begin(), parts.end());
         };
+        for (const std::string& name : directory) {
+            descend(name);
+        }
         push_front(target);
+        std::string link(k_max_path_length + 1, '\0');
         int expansions = 0;
         while (!pending.empty()) {
+            if (++m_resolution_steps > k_max_resolution_steps) {
+                return Resolution::too_tangled;
+            }
             std::string part = std::move(pending.front());
             pending.pop_front();
             if (part == "..") {
                 if (reached.empty()) {
                     return Resolution::outside;
                 }
+                if (opened.size() == reached.size()) {
+                    opened.pop_back();
+                }
                 reached.pop_back();
                 continue;
             }
-            if (const std::optional<std::string> link = read_symlink(reached, part)) {
-                if (++expansions > k_max_symlink_expansions) {
-                    return Resolution::loop;
+            if (const int parent = current(); parent >= 0) {
+                const ssize_t size = ::readlinkat(parent, part.c_str(), link.data(), link.size());
+                if (size >= 0) {
+                    if (++expansions > k_max_symlink_expansions) {
+                        return Resolution::loop;
+                    }
+                    if (size == 0 || link.front() == '/') {
+                        return Resolution::outside;
+                    }
+                    push_front(std::string_view(link.data(), static_cast<std::size_t>(size)));
+                    continue;
                 }
-                if (link->empty() || link->front() == '/') {
-                    return Resolution::outside;
+                if (errno != EINVAL && errno != ENOENT && errno != ENOTDIR) {
+                    refuse("cannot read the symlink " + quoted(part) + ": " + system_error(errno));
                 }
-                push_front(*link);
-                continue;
             }
-            reached.push_back(std::move(part));
+            descend(std::move(part));
         }
         return Resolution::inside;
     }
 
     // Why a symlink in `directory` may not point to `target`, or "".
-    std::string check_symlink_target(const Components& directory, const std::string& target) const {
+    std::string check_symlink_target(const Components& directory, const std::string& target) {
         if (target.empty()) {
             return "a symlink with an empty target";
         }
@@ -515,6 +541,9 @@ private:
             return "a symlink that resolves outside the destination (" + quoted(target) + ")";
         case Resolution::loop:
             return "a symlink loop (" + quoted(target) + ")";
+        case Resolution::too_tangled:
+            return "more symlinks, or more tangled ones, than can be checked (" + std::to_string(k_max_resolution_steps) +
+                   " steps in all)";
         }
         return {};
     }
@@ -527,6 +556,7 @@ private:
     std::uint64_t m_bytes = 0;
     std::unordered_set<std::string> m_regular_files;  // paths, for hard links to point at
     std::vector<Symlink> m_symlinks;
+    std::uint64_t m_resolution_steps = 0;
     bool m_finished = false;
 };
 

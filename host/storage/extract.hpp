@@ -13,7 +13,8 @@
 //     (a directory entry over a directory is fine);
 //   - symlinks whose target is empty, absolute, or resolves outside the destination (followed
 //     through the other symlinks of the tree, checked when created and again once the whole
-//     tree is there, so the order of the entries does not matter), or loops;
+//     tree is there, so the order of the entries does not matter), or loops; and symlinks
+//     too many or too tangled to check in a million steps (about a second);
 //   - hard links whose target is not a regular file extracted earlier from the same archive,
 //     or that carry data;
 //   - character and block devices, FIFOs, sockets;
