@@ -1,9 +1,11 @@
 #include <algorithm>
 #include <chrono>
 #include <string>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
+#include "storage/s3_xml.hpp"
 #include "storage/sha256.hpp"
 #include "storage/sigv4.hpp"
 
@@ -214,4 +216,185 @@ TEST_CASE("storage: SigV4: URI encoding, query canonicalization, header values, 
     CHECK(header(signed_request.headers, "X-Custom") == "a b c");
     CHECK(header(signed_request.headers, "Authorization").find("/20130524/eu-west-1/s3/aws4_request,") !=
           std::string::npos);
+}
+
+// ---- XML -------------------------------------------------------------------------------
+
+TEST_CASE("storage: XML: elements, text, entities, CDATA, comments, attributes") {
+    std::string error;
+    const auto root = parse_xml(
+        "\xEF\xBB\xBF<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!-- a comment -->\n"
+        "<Root xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\" a='1 > 0'>"
+        "<A>x &amp; y &lt;z&gt; &quot;q&quot; &apos;s&apos;</A>"
+        "<B>&#65;&#x42;&#xe9;&#x1F600;</B><C/><C><![CDATA[<raw & stuff>]]></C>"
+        "<!-- between --><?pi data?><D>  spaced  </D></Root>\n<!-- trailing -->\n",
+        error);
+    REQUIRE(root);
+    CHECK(root->name == "Root");
+    CHECK(root->child_text("A") == "x & y <z> \"q\" 's'");
+    CHECK(root->child_text("B") == "AB\xC3\xA9\xF0\x9F\x98\x80");
+    CHECK(root->child("C")->children.empty());
+    CHECK(root->children[3].text == "<raw & stuff>");
+    CHECK(root->child_text("D") == "  spaced  ");
+    CHECK(root->child("Missing") == nullptr);
+    CHECK(root->child_text("Missing").empty());
+}
+
+TEST_CASE("storage: XML: truncated and garbage input is a clear error, never a crash") {
+    const std::string document =
+        "<ListBucketResult><Contents><Key>a&amp;b</Key></Contents><IsTruncated>false</IsTruncated></ListBucketResult>";
+    std::string error;
+    // Every prefix of a valid document is refused.
+    for (std::size_t length = 0; length < document.size(); ++length) {
+        CAPTURE(length);
+        CHECK_FALSE(parse_xml(document.substr(0, length), error));
+        CHECK(error.find("malformed XML at byte") == 0);
+    }
+    REQUIRE(parse_xml(document, error));
+    const std::pair<const char*, const char*> cases[] = {
+        {"", "empty document"},
+        {"   ", "no root element"},
+        {"garbage", "expected an element"},
+        {"<html><body>502 Bad Gateway</body>", "unexpected end of document inside <html>"},
+        {"<a><b></a></b>", "</a> closes <b>"},
+        {"<a>x &unknown; y</a>", "unknown entity &unknown;"},
+        {"<a>AT&T</a>", "'&' not starting a reference"},
+        {"<a>&#0;</a>", "bad character reference &#0;"},
+        {"<a>&#xD800;</a>", "bad character reference &#xD800;"},
+        {"<a>&#x110000;</a>", "bad character reference"},
+        {"<a>&#12a;</a>", "bad character reference"},
+        {"<a></a><b></b>", "content after the root element"},
+        {"<a></a>trailing", "content after the root element"},
+        {"<!DOCTYPE a [<!ENTITY x \"y\">]><a>&x;</a>", "document type declarations are not accepted"},
+        {"<a b=c></a>", "expected a quoted value for attribute b"},
+        {"<a b='<'></a>", "'<' in an attribute value"},
+        {"<a b='1'c='2'></a>", "expected whitespace before an attribute"},
+        {"<1a></1a>", "expected a name"},
+        {"<a><!DOCTYPE></a>", "unexpected markup declaration"},
+        {"<a><![CDATA[never closed</a>", "unexpected end of document in a CDATA section"},
+    };
+    for (const auto& [input, expected] : cases) {
+        CAPTURE(input);
+        CHECK_FALSE(parse_xml(input, error));
+        CHECK(error.find(expected) != std::string::npos);
+    }
+    std::string deep;
+    for (int i = 0; i < 100; ++i) {
+        deep += "<a>";
+    }
+    CHECK_FALSE(parse_xml(deep, error));
+    CHECK(error.find("nested deeper than 64 levels") != std::string::npos);
+    std::string binary(256, '\0');
+    for (int i = 0; i < 256; ++i) {
+        binary[static_cast<std::size_t>(i)] = static_cast<char>(i);
+    }
+    CHECK_FALSE(parse_xml(binary, error));
+}
+
+TEST_CASE("storage: S3 error documents: Code and Message, entities decoded") {
+    const auto error = parse_s3_error(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SignatureDoesNotMatch</Code>"
+        "<Message>The request signature we calculated does not match the signature you provided. Check your key &amp; "
+        "signing method.</Message>"
+        "<AWSAccessKeyId>AKID</AWSAccessKeyId><StringToSign>AWS4-HMAC-SHA256...</StringToSign><RequestId>1</"
+        "RequestId></Error>");
+    REQUIRE(error);
+    CHECK(error->code == "SignatureDoesNotMatch");
+    CHECK(error->message.find("Check your key & signing method.") != std::string::npos);
+    const auto bucket = parse_s3_error(
+        "<Error><Code>NoSuchBucket</Code><Message>The specified bucket does not "
+        "exist</Message><BucketName>nope</BucketName></Error>");
+    REQUIRE(bucket);
+    CHECK(bucket->code == "NoSuchBucket");
+    CHECK_FALSE(parse_s3_error(""));
+    CHECK_FALSE(parse_s3_error("<html><title>500 Internal Server Error</title></html>"));
+    CHECK_FALSE(parse_s3_error("<Error><Code>NoSuch"));
+    CHECK_FALSE(parse_s3_error("<Error><Message>no code</Message></Error>"));
+}
+
+TEST_CASE("storage: ListObjectsV2 pages: keys decoded, truncation and continuation tokens") {
+    ListObjectsPage page;
+    std::string error;
+    REQUIRE(parse_list_objects_v2(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+        "<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Name>b</Name><Prefix>logs/</Prefix>"
+        "<KeyCount>3</KeyCount><MaxKeys>3</MaxKeys><IsTruncated>true</IsTruncated>"
+        "<Contents><Key>logs/a&amp;b &lt;1&gt;.txt</Key><Size>1</Size></Contents>"
+        "<Contents><Key>logs/&#x43A;&#x43B;&#x44E;&#x447;</Key></Contents>"
+        "<Contents><ETag>&quot;x&quot;</ETag><Key>logs/plain</Key></Contents>"
+        "<NextContinuationToken>1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=</NextContinuationToken></"
+        "ListBucketResult>",
+        page, error));
+    CHECK(page.keys ==
+          std::vector<std::string>{"logs/a&b <1>.txt", "logs/\xD0\xBA\xD0\xBB\xD1\x8E\xD1\x87", "logs/plain"});
+    CHECK(page.truncated);
+    CHECK(page.next_continuation_token == "1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=");
+
+    // With EncodingType url, keys are URL-decoded ('+' is a space, %2B a plus).
+    REQUIRE(parse_list_objects_v2(
+        "<ListBucketResult><EncodingType>url</EncodingType><IsTruncated>false</IsTruncated>"
+        "<Contents><Key>dir/a+b%2Bc%26d%25e%D0%BA</Key></Contents><Contents><Key></Key></Contents></ListBucketResult>",
+        page, error));
+    CHECK(page.keys == std::vector<std::string>{"dir/a b+c&d%e\xD0\xBA", ""});
+    CHECK_FALSE(page.truncated);
+
+    REQUIRE(
+        parse_list_objects_v2("<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>", page, error));
+    CHECK(page.keys.empty());
+
+    const std::pair<const char*, const char*> bad[] = {
+        {"<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>",
+         "a truncated listing without a <NextContinuationToken>"},
+        {"<ListBucketResult></ListBucketResult>", "no <IsTruncated> in the listing"},
+        {"<ListBucketResult><IsTruncated>maybe</IsTruncated></ListBucketResult>",
+         "<IsTruncated> is neither true nor false: maybe"},
+        {"<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Size>1</Size></Contents></ListBucketResult>",
+         "a <Contents> without a <Key>"},
+        {"<ListBucketResult><EncodingType>url</EncodingType><IsTruncated>false</IsTruncated><Contents><Key>a%zz</Key></"
+         "Contents></ListBucketResult>",
+         "a URL-encoded key that does not decode in the listing: a%zz"},
+        {"<Error><Code>NoSuchBucket</Code><Message>The specified bucket does not exist</Message></Error>",
+         "NoSuchBucket: The specified bucket does not exist"},
+        {"<ListAllMyBucketsResult/>", "expected <ListBucketResult>, got <ListAllMyBucketsResult>"},
+        {"<ListBucketResult><IsTruncated>false</IsTr", "unreadable ListBucketResult (malformed XML at byte"},
+    };
+    for (const auto& [input, expected] : bad) {
+        CAPTURE(input);
+        CHECK_FALSE(parse_list_objects_v2(input, page, error));
+        CHECK(error.find(expected) != std::string::npos);
+    }
+}
+
+TEST_CASE("storage: Multipart documents: UploadId, completion, and the request body") {
+    std::string upload_id, error;
+    REQUIRE(parse_initiate_multipart_upload(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><InitiateMultipartUploadResult "
+        "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+        "<Bucket>b</Bucket><Key>k</Key><UploadId>VXBsb2FkIElE&amp;x</UploadId></InitiateMultipartUploadResult>",
+        upload_id, error));
+    CHECK(upload_id == "VXBsb2FkIElE&x");
+    CHECK_FALSE(parse_initiate_multipart_upload(
+        "<InitiateMultipartUploadResult><UploadId></UploadId></InitiateMultipartUploadResult>", upload_id, error));
+    CHECK(error == "no <UploadId> in the InitiateMultipartUploadResult");
+    CHECK_FALSE(parse_initiate_multipart_upload("", upload_id, error));
+    CHECK(error.find("unreadable InitiateMultipartUploadResult") == 0);
+
+    CHECK(parse_complete_multipart_upload(
+        "<CompleteMultipartUploadResult><ETag>&quot;e-3&quot;</ETag></CompleteMultipartUploadResult>", error));
+    CHECK(parse_complete_multipart_upload(
+        "<CompleteMultipartUploadResponse><ETag>e-3</ETag></CompleteMultipartUploadResponse>", error));
+    // A 200 that carries an error, as S3 documents for CompleteMultipartUpload.
+    CHECK_FALSE(parse_complete_multipart_upload(
+        "<Error><Code>InternalError</Code><Message>We encountered an internal error.</Message></Error>", error));
+    CHECK(error == "InternalError: We encountered an internal error.");
+
+    CHECK(complete_multipart_upload_body({"\"a1\"", "\"b2\""}) ==
+          "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+          "<Part><PartNumber>1</PartNumber><ETag>&quot;a1&quot;</ETag></Part>"
+          "<Part><PartNumber>2</PartNumber><ETag>&quot;b2&quot;</ETag></Part></CompleteMultipartUpload>");
+    CHECK(xml_escape("<a & 'b' \"c\">") == "&lt;a &amp; &apos;b&apos; &quot;c&quot;&gt;");
+    std::string decoded;
+    CHECK(url_decode_key("a%2", decoded) == false);
+    CHECK(url_decode_key("%41%4a%4A", decoded));
+    CHECK(decoded == "AJJ");
 }
