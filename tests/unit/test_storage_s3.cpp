@@ -1,10 +1,15 @@
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <map>
+#include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
 #include <catch2/catch.hpp>
 
+#include "storage/s3_client.hpp"
 #include "storage/s3_xml.hpp"
 #include "storage/sha256.hpp"
 #include "storage/sigv4.hpp"
@@ -397,4 +402,231 @@ TEST_CASE("storage: Multipart documents: UploadId, completion, and the request b
     CHECK(url_decode_key("a%2", decoded) == false);
     CHECK(url_decode_key("%41%4a%4A", decoded));
     CHECK(decoded == "AJJ");
+}
+
+namespace {
+
+// Sets environment variables for one test and puts back what was there.
+class ScopedEnvironment {
+public:
+    explicit ScopedEnvironment(const std::map<std::string, std::string>& values) {
+        for (const char* name : k_names) {
+            const char* old = std::getenv(name);
+            m_saved[name] = old ? std::optional<std::string>(old) : std::nullopt;
+            unsetenv(name);
+        }
+        for (const auto& [name, value] : values) {
+            setenv(name.c_str(), value.c_str(), 1);
+        }
+    }
+    ~ScopedEnvironment() {
+        for (const auto& [name, value] : m_saved) {
+            if (value) {
+                setenv(name.c_str(), value->c_str(), 1);
+            } else {
+                unsetenv(name.c_str());
+            }
+        }
+    }
+    ScopedEnvironment(const ScopedEnvironment&) = delete;
+    ScopedEnvironment& operator=(const ScopedEnvironment&) = delete;
+
+private:
+    static constexpr const char* k_names[] = {
+        "AWS_ACCESS_KEY_ID",  "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION",
+        "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL_S3",   "AWS_ENDPOINT_URL",  "PYHOST_S3_MULTIPART_THRESHOLD",
+        "PYHOST_S3_PART_SIZE"};
+    std::map<std::string, std::optional<std::string>> m_saved;
+};
+
+}  // namespace
+
+// ---- URLs and configuration ------------------------------------------------------------
+
+TEST_CASE("storage: s3:// URLs: bucket and key, the key taken as written") {
+    std::string error;
+    auto location = parse_s3_url("s3://my-bucket/dir/sub/file name.txt", error);
+    REQUIRE(location);
+    CHECK(location->bucket == "my-bucket");
+    CHECK(location->key == "dir/sub/file name.txt");
+    location = parse_s3_url("s3://my.bucket.example", error);
+    REQUIRE(location);
+    CHECK(location->bucket == "my.bucket.example");
+    CHECK(location->key.empty());
+    location = parse_s3_url("s3://bucket/", error);
+    REQUIRE(location);
+    CHECK(location->key.empty());
+    location = parse_s3_url("s3://bucket//a%20b?x#y", error);
+    REQUIRE(location);
+    CHECK(location->key == "/a%20b?x#y");
+}
+
+TEST_CASE("storage: s3:// URLs: anything else is an error naming the URL") {
+    std::string error;
+    CHECK_FALSE(parse_s3_url("https://bucket/key", error));
+    CHECK(error.find("'https://bucket/key' is not an s3:// URL") != std::string::npos);
+    CHECK_FALSE(parse_s3_url("s3://", error));
+    CHECK(error.find("'s3://' names no bucket") != std::string::npos);
+    CHECK_FALSE(parse_s3_url("s3:///key", error));
+    CHECK(error.find("names no bucket") != std::string::npos);
+    for (const char* bad : {"s3://Upper/k", "s3://ab/k", "s3://-bucket/k", "s3://bucket-/k", "s3://bu_cket/k",
+                            "s3://user@bucket/k", "s3://bucket:80/k"}) {
+        CAPTURE(bad);
+        CHECK_FALSE(parse_s3_url(bad, error));
+        CHECK(error.find(bad) != std::string::npos);
+        CHECK(error.find("is not a valid bucket name") != std::string::npos);
+    }
+    CHECK(parse_s3_url("s3://bucket/" + std::string(1024, 'k'), error));
+    CHECK_FALSE(parse_s3_url("s3://bucket/" + std::string(1025, 'k'), error));
+    CHECK(error.find("longer than S3's 1024 bytes") != std::string::npos);
+}
+
+TEST_CASE("storage: S3Config::from_environment reads AWS's variables and pyhost's") {
+    {
+        ScopedEnvironment env({{"AWS_ACCESS_KEY_ID", "AKID"}, {"AWS_SECRET_ACCESS_KEY", "s3cr3t"}});
+        const S3Config config = S3Config::from_environment();
+        CHECK(config.access_key_id == "AKID");
+        CHECK(config.secret_access_key == "s3cr3t");
+        CHECK(config.session_token.empty());
+        CHECK(config.region == "us-east-1");
+        CHECK(config.endpoint.empty());
+        CHECK(config.multipart_threshold == 16u << 20);
+        CHECK(config.part_size == 8u << 20);
+        CHECK(config.max_attempts == 5);
+    }
+    {
+        ScopedEnvironment env({{"AWS_ACCESS_KEY_ID", "AKID"},
+                               {"AWS_SECRET_ACCESS_KEY", "s3cr3t"},
+                               {"AWS_SESSION_TOKEN", "tok"},
+                               {"AWS_DEFAULT_REGION", "eu-west-1"},
+                               {"AWS_ENDPOINT_URL", "http://127.0.0.1:9000"},
+                               {"PYHOST_S3_MULTIPART_THRESHOLD", "0"},
+                               {"PYHOST_S3_PART_SIZE", "5242880"}});
+        const S3Config config = S3Config::from_environment();
+        CHECK(config.session_token == "tok");
+        CHECK(config.region == "eu-west-1");
+        CHECK(config.endpoint == "http://127.0.0.1:9000");
+        CHECK(config.multipart_threshold == 0);
+        CHECK(config.part_size == 5u << 20);
+    }
+    {
+        // The specific variables win over the general ones.
+        ScopedEnvironment env({{"AWS_ACCESS_KEY_ID", "AKID"},
+                               {"AWS_SECRET_ACCESS_KEY", "s3cr3t"},
+                               {"AWS_REGION", "ap-south-1"},
+                               {"AWS_DEFAULT_REGION", "eu-west-1"},
+                               {"AWS_ENDPOINT_URL_S3", "https://s3.example:8443/prefix/"},
+                               {"AWS_ENDPOINT_URL", "http://other"}});
+        const S3Config config = S3Config::from_environment();
+        CHECK(config.region == "ap-south-1");
+        CHECK(config.endpoint == "https://s3.example:8443/prefix/");
+    }
+}
+
+TEST_CASE("storage: S3Config::from_environment: errors name the variable, never the secret") {
+    const auto message = [](const std::map<std::string, std::string>& values) {
+        ScopedEnvironment env(values);
+        try {
+            S3Config::from_environment();
+        } catch (const StorageError& error) {
+            return std::string(error.what());
+        }
+        return std::string("no error");
+    };
+    CHECK(message({}).find("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY") != std::string::npos);
+    CHECK(message({{"AWS_ACCESS_KEY_ID", "AKID"}}) == "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not");
+    CHECK(message({{"AWS_SECRET_ACCESS_KEY", "hunter22"}}) ==
+          "AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not");
+    const std::map<std::string, std::string> credentials{{"AWS_ACCESS_KEY_ID", "AKID"},
+                                                         {"AWS_SECRET_ACCESS_KEY", "hunter22"}};
+    const auto with = [&](const std::string& name, const std::string& value) {
+        auto values = credentials;
+        values[name] = value;
+        const std::string text = message(values);
+        CHECK(text.find("hunter22") == std::string::npos);
+        return text;
+    };
+    CHECK(with("PYHOST_S3_PART_SIZE", "8M") == "PYHOST_S3_PART_SIZE must be a number of bytes, not '8M'");
+    CHECK(with("PYHOST_S3_PART_SIZE", "-1") == "PYHOST_S3_PART_SIZE must be a number of bytes, not '-1'");
+    CHECK(with("PYHOST_S3_PART_SIZE", "1048576").find("PYHOST_S3_PART_SIZE must be between 5242880 and") == 0);
+    CHECK(with("PYHOST_S3_MULTIPART_THRESHOLD", "99999999999999999999").find("PYHOST_S3_MULTIPART_THRESHOLD must be") ==
+          0);
+    CHECK(with("PYHOST_S3_MULTIPART_THRESHOLD", "6000000000")
+              .find("PYHOST_S3_MULTIPART_THRESHOLD must be between 0 and 5368709120") == 0);
+    CHECK(with("AWS_ENDPOINT_URL", "ftp://h").find("AWS_ENDPOINT_URL 'ftp://h': the scheme must be http or https") ==
+          0);
+    CHECK(with("AWS_ENDPOINT_URL_S3", "http://u:hunter22@h") ==
+          "AWS_ENDPOINT_URL_S3 'http://***@h': credentials, a query or a fragment have no place in it");
+    CHECK(with("AWS_ENDPOINT_URL", "not a url").find("AWS_ENDPOINT_URL 'not a url': not a URL") == 0);
+}
+
+TEST_CASE("storage: S3 addressing: virtual-hosted on AWS, path-style for dots and endpoints") {
+    struct Case {
+        const char* endpoint;
+        const char* bucket;
+        const char* key;
+        S3Address expected;
+    };
+    const Case cases[] = {
+        {"",
+         "my-bucket",
+         "dir/a b.txt",
+         {"https://my-bucket.s3.eu-west-1.amazonaws.com", "my-bucket.s3.eu-west-1.amazonaws.com", "/dir/a b.txt"}},
+        {"",
+         "my-bucket",
+         "",
+         {"https://my-bucket.s3.eu-west-1.amazonaws.com", "my-bucket.s3.eu-west-1.amazonaws.com", "/"}},
+        // A wildcard certificate matches one label only: dotted buckets go path-style.
+        {"",
+         "logs.example.com",
+         "k",
+         {"https://s3.eu-west-1.amazonaws.com", "s3.eu-west-1.amazonaws.com", "/logs.example.com/k"}},
+        {"http://127.0.0.1:9000", "my-bucket", "k", {"http://127.0.0.1:9000", "127.0.0.1:9000", "/my-bucket/k"}},
+        // A default port is not in the Host header; a path in the endpoint is a prefix.
+        {"https://minio.example:443/storage/",
+         "my-bucket",
+         "",
+         {"https://minio.example:443", "minio.example", "/storage/my-bucket"}},
+        {"http://[::1]:9000", "b-1", "k", {"http://[::1]:9000", "[::1]:9000", "/b-1/k"}},
+    };
+    for (const Case& c : cases) {
+        CAPTURE(c.endpoint, c.bucket, c.key);
+        S3Config config;
+        config.region = "eu-west-1";
+        config.endpoint = c.endpoint;
+        std::string error;
+        const auto address = s3_address(config, c.bucket, c.key, error);
+        REQUIRE(address);
+        CHECK(address->origin == c.expected.origin);
+        CHECK(address->host == c.expected.host);
+        CHECK(address->path == c.expected.path);
+    }
+    S3Config config;
+    config.endpoint = "http://user:secret@h";
+    std::string error;
+    CHECK_FALSE(s3_address(config, "b-1", "k", error));
+    CHECK(error.find("credentials, a query or a fragment have no place in it") != std::string::npos);
+    CHECK(error.find("secret") == std::string::npos);
+}
+
+TEST_CASE("storage: retries: S3's transient statuses, and capped jittered backoff") {
+    using pyhost::reporter::backoff_delay;
+    using pyhost::reporter::is_transient_status;
+    for (long status : {408L, 429L, 500L, 503L}) {  // 503: S3's SlowDown
+        CHECK(is_transient_status(status));
+    }
+    for (long status : {301L, 400L, 403L, 404L, 409L}) {
+        CHECK_FALSE(is_transient_status(status));
+    }
+    std::mt19937_64 random(42);
+    const std::chrono::milliseconds base = S3Client::k_backoff_base, cap = S3Client::k_backoff_cap;
+    for (int attempt = 0; attempt < 40; ++attempt) {
+        const auto ceiling = std::min<std::chrono::milliseconds>(cap, base * (1LL << std::min(attempt, 20)));
+        for (int draw = 0; draw < 20; ++draw) {
+            const auto delay = backoff_delay(attempt, base, cap, random);
+            CHECK(delay >= ceiling / 2);
+            CHECK(delay <= ceiling);
+        }
+    }
+    CHECK(backoff_delay(1000, base, cap, random) <= cap);  // no overflow for a long outage
 }
