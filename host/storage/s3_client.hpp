@@ -42,8 +42,8 @@ struct S3Location {
 std::optional<S3Location> parse_s3_url(std::string_view url, std::string& error);
 
 struct S3Config {
-    std::string access_key_id, secret_access_key,
-        session_token;   // AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN
+    // AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN
+    std::string access_key_id, secret_access_key, session_token;
     std::string region;  // AWS_REGION, else AWS_DEFAULT_REGION, else us-east-1
     // AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL: an S3-compatible store, addressed path-style
     // (ENDPOINT/BUCKET/KEY; a path in the endpoint is kept as a prefix). Empty: AWS itself,
@@ -51,9 +51,11 @@ struct S3Config {
     // https://s3.REGION.amazonaws.com/BUCKET/KEY when the bucket name has dots (a wildcard
     // certificate matches one label only).
     std::string endpoint;
-    std::uint64_t multipart_threshold = std::uint64_t{16}
-                                        << 20;  // PYHOST_S3_MULTIPART_THRESHOLD (bytes): larger files go up in parts
-    std::uint64_t part_size = std::uint64_t{8} << 20;  // PYHOST_S3_PART_SIZE (bytes, 5 MiB to 5 GiB)
+    // PYHOST_S3_MULTIPART_THRESHOLD (bytes, at most 5 GiB): files larger than this go up in parts.
+    std::uint64_t multipart_threshold = std::uint64_t{16} << 20;
+    // PYHOST_S3_PART_SIZE (bytes, 5 MiB to 5 GiB; S3's 5 MiB minimum holds for all parts but the
+    // last). A file that would need more than S3's 10,000 parts gets larger ones.
+    std::uint64_t part_size = std::uint64_t{8} << 20;
     // Per request: network errors, 5xx, 408 and 429 (S3's 503 SlowDown) are retried with capped
     // jittered backoff, up to this many attempts in all.
     int max_attempts = 5;
