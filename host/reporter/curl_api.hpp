@@ -29,4 +29,23 @@ struct CurlApi {
 // before starting the threads that use curl: curl_global_init is not thread-safe.
 const CurlApi* curl_api(std::string& error);
 
+// An easy handle owned by one client (its connection cache is reused request after request),
+// cleaned up with it. get() is nullptr if curl_easy_init failed.
+class CurlHandle {
+public:
+    explicit CurlHandle(const CurlApi& curl) : m_curl(curl), m_handle(curl.easy_init()) {}
+    ~CurlHandle() {
+        if (m_handle != nullptr) {
+            m_curl.easy_cleanup(m_handle);
+        }
+    }
+    CurlHandle(const CurlHandle&) = delete;
+    CurlHandle& operator=(const CurlHandle&) = delete;
+    CURL* get() const { return m_handle; }
+
+private:
+    const CurlApi& m_curl;
+    CURL* m_handle;
+};
+
 }  // namespace pyhost::reporter

@@ -1,5 +1,6 @@
 #include "reporter/http_client.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdlib>
 #include <ctime>
@@ -58,17 +59,11 @@ TlsOptions TlsOptions::from_environment() {
 }
 
 HttpClient::HttpClient(const CurlApi& curl, TlsOptions tls, const std::atomic<bool>& abort)
-    : m_curl(curl), m_tls(std::move(tls)), m_abort(abort), m_handle(curl.easy_init()) {}
-
-HttpClient::~HttpClient() {
-    if (m_handle != nullptr) {
-        m_curl.easy_cleanup(m_handle);
-    }
-}
+    : m_curl(curl), m_tls(std::move(tls)), m_abort(abort), m_handle(curl) {}
 
 HttpOutcome HttpClient::post(const HttpRequest& request) {
     HttpOutcome outcome;
-    if (m_handle == nullptr) {
+    if (m_handle.get() == nullptr) {
         outcome.detail = "curl_easy_init failed";
         return outcome;
     }
@@ -83,7 +78,7 @@ HttpOutcome HttpClient::post(const HttpRequest& request) {
         payload = &body;
     }
 
-    CURL* h = m_handle;
+    CURL* h = m_handle.get();
     m_curl.easy_reset(h);  // keeps the connection cache: the next request reuses the connection
     m_response.clear();
     m_retry_after.clear();
@@ -101,8 +96,7 @@ HttpOutcome HttpClient::post(const HttpRequest& request) {
     m_curl.easy_setopt(h, CURLOPT_POSTFIELDS, payload->data());
     m_curl.easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(payload->size()));
     m_curl.easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-    m_curl.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    m_curl.easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(std::chrono::milliseconds(k_connect_timeout).count()));
+    apply_common_options(m_curl, h, m_tls);
     m_curl.easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(std::chrono::milliseconds(k_request_timeout).count()));
     m_curl.easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
     m_curl.easy_setopt(h, CURLOPT_WRITEDATA, &m_response);
@@ -111,17 +105,6 @@ HttpOutcome HttpClient::post(const HttpRequest& request) {
     m_curl.easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
     m_curl.easy_setopt(h, CURLOPT_XFERINFOFUNCTION, progress);
     m_curl.easy_setopt(h, CURLOPT_XFERINFODATA, &m_abort);
-    m_curl.easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-    m_curl.easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (!m_tls.ca_bundle.empty()) {
-        m_curl.easy_setopt(h, CURLOPT_CAINFO, m_tls.ca_bundle.c_str());
-    }
-    if (!m_tls.client_cert.empty()) {
-        m_curl.easy_setopt(h, CURLOPT_SSLCERT, m_tls.client_cert.c_str());
-    }
-    if (!m_tls.client_key.empty()) {
-        m_curl.easy_setopt(h, CURLOPT_SSLKEY, m_tls.client_key.c_str());
-    }
 
     const CURLcode code = m_curl.easy_perform(h);
     m_curl.slist_free_all(headers);
@@ -137,16 +120,39 @@ HttpOutcome HttpClient::post(const HttpRequest& request) {
         outcome.kind = HttpOutcome::Kind::delivered;
         return outcome;
     }
-    // The retry rule of Fluent Bit and the OTLP specification: 408, 429 and 5xx are
-    // transient; any other status is the receiver refusing this batch for good.
-    const bool transient = status == 408 || status == 429 || status >= 500;
-    outcome.kind = transient ? HttpOutcome::Kind::retry : HttpOutcome::Kind::rejected;
+    outcome.kind = is_transient_status(status) ? HttpOutcome::Kind::retry : HttpOutcome::Kind::rejected;
     outcome.detail = "HTTP " + std::to_string(status);
     if (!m_response.empty()) {
         outcome.detail += ": " + m_response.substr(0, 300);
     }
     outcome.retry_after = parse_retry_after(m_retry_after, std::chrono::system_clock::now());
     return outcome;
+}
+
+bool is_transient_status(long status) { return status == 408 || status == 429 || status >= 500; }
+
+std::chrono::milliseconds backoff_delay(int attempt, std::chrono::milliseconds base, std::chrono::milliseconds cap,
+                                        std::mt19937_64& random) {
+    const auto ceiling = std::min<std::chrono::milliseconds>(cap, base * (1LL << std::clamp(attempt, 0, 20)));
+    return std::chrono::milliseconds(
+        std::uniform_int_distribution<long long>(ceiling.count() / 2, ceiling.count())(random));
+}
+
+void apply_common_options(const CurlApi& curl, CURL* handle, const TlsOptions& tls) {
+    curl.easy_setopt(handle, CURLOPT_NOSIGNAL, 1L);
+    curl.easy_setopt(handle, CURLOPT_CONNECTTIMEOUT_MS,
+                     static_cast<long>(std::chrono::milliseconds(HttpClient::k_connect_timeout).count()));
+    curl.easy_setopt(handle, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl.easy_setopt(handle, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (!tls.ca_bundle.empty()) {
+        curl.easy_setopt(handle, CURLOPT_CAINFO, tls.ca_bundle.c_str());
+    }
+    if (!tls.client_cert.empty()) {
+        curl.easy_setopt(handle, CURLOPT_SSLCERT, tls.client_cert.c_str());
+    }
+    if (!tls.client_key.empty()) {
+        curl.easy_setopt(handle, CURLOPT_SSLKEY, tls.client_key.c_str());
+    }
 }
 
 std::string gzip(const std::string& data) {

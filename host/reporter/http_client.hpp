@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -42,9 +43,6 @@ class HttpClient {
 public:
     // `abort` set true makes a transfer in progress give up (the drain deadline passed).
     HttpClient(const CurlApi& curl, TlsOptions tls, const std::atomic<bool>& abort);
-    ~HttpClient();
-    HttpClient(const HttpClient&) = delete;
-    HttpClient& operator=(const HttpClient&) = delete;
 
     HttpOutcome post(const HttpRequest& request);
 
@@ -55,10 +53,24 @@ private:
     const CurlApi& m_curl;
     TlsOptions m_tls;
     const std::atomic<bool>& m_abort;
-    CURL* m_handle;
+    CurlHandle m_handle;
     std::string m_response;
     std::string m_retry_after;
 };
+
+// The retry rule of Fluent Bit, the OTLP specification and S3 (503 SlowDown): 408, 429 and 5xx
+// are transient; any other status is the receiver refusing the request for good.
+bool is_transient_status(long status);
+
+// Capped exponential backoff with jitter before retry number `attempt` (0 for the first retry):
+// drawn uniformly from [d/2, d] where d = min(cap, base * 2^attempt).
+std::chrono::milliseconds backoff_delay(int attempt, std::chrono::milliseconds base, std::chrono::milliseconds cap,
+                                        std::mt19937_64& random);
+
+// The options every request pyhost makes shares, set on `handle` after curl_easy_reset: no
+// signals (transfers run on pyhost's own threads), the connect timeout, peers verified
+// (against tls.ca_bundle if set) and the client certificate for mutual TLS.
+void apply_common_options(const CurlApi& curl, CURL* handle, const TlsOptions& tls);
 
 // gzip (RFC 1952) of `data` at a fast level. Empty on failure.
 std::string gzip(const std::string& data);

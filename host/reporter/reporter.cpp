@@ -99,9 +99,7 @@ bool Shipper::deliver(Batch& batch) {
                 return false;
             }
             // Capped exponential backoff with jitter, or what the receiver asked for.
-            std::chrono::milliseconds delay = std::min<std::chrono::milliseconds>(
-                k_backoff_cap, k_backoff_base * (1LL << std::min(attempt, 10)));
-            delay = std::chrono::milliseconds(std::uniform_int_distribution<long long>(delay.count() / 2, delay.count())(m_random));
+            std::chrono::milliseconds delay = backoff_delay(attempt, k_backoff_base, k_backoff_cap, m_random);
             if (outcome.retry_after.count() >= 0) {
                 delay = std::min<std::chrono::milliseconds>(outcome.retry_after, k_retry_after_cap);
             }
