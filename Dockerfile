@@ -9,7 +9,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake ninja-build python3.11 python3.11-dev libpython3.11-dev \
       libboost1.81-dev libboost-log1.81-dev libboost-json1.81-dev libboost-url1.81-dev \
-      libcurl4-openssl-dev zlib1g-dev libdeflate-dev catch2 \
+      libcurl4-openssl-dev zlib1g-dev libdeflate-dev libarchive-dev catch2 \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -18,9 +18,10 @@ RUN cmake --preset release -DBUILD_TESTING=OFF \
 
 FROM debian:12-slim
 # The standard library and lib-dynload of the Debian python3.11 that pyhost embeds; libcurl for
-# the reporter (loaded only when a sink is configured).
+# the reporter (loaded only when a sink is configured); libarchive for function archives (loaded
+# only when one is extracted).
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3.11 libcurl4 ca-certificates \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3.11 libcurl4 libarchive13 ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/build/release/pyhost /usr/local/bin/pyhost
 # /usr/local/bin comes first on PATH: python3 and python now mean pyhost.

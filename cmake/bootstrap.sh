@@ -11,13 +11,16 @@ set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 
-# Everything the build and the tests use, from Debian 12's archive only.
+# Everything the build and the tests use, from Debian 12's archive only. clang-14 and
+# libclang-rt-14-dev (libFuzzer; only recommended by clang, so named here) build the fuzz target.
 packages="
   build-essential cmake ninja-build
   python3.11 python3.11-dev libpython3.11-dev python3.11-venv libpython3.11-testsuite
   libboost1.81-dev libboost-log1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libcurl4-openssl-dev zlib1g-dev libdeflate-dev python3-requests
+  libarchive-dev
   catch2
+  clang-14 libclang-rt-14-dev
   util-linux procps
 "
 
