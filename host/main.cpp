@@ -4,6 +4,7 @@
 #include "cli/invocation.hpp"
 #include "reporter/sink.hpp"
 #include "run/launch.hpp"
+#include "storage/storage_error.hpp"
 
 int main(int argc, char** argv) {
     try {
@@ -12,6 +13,11 @@ int main(int argc, char** argv) {
         std::cerr << "pyhost: " << error.what() << '\n';
         return 2;
     } catch (const pyhost::reporter::SinkError& error) {
+        std::cerr << "pyhost: " << error.what() << '\n';
+        return 2;
+    } catch (const pyhost::storage::StorageError& error) {
+        // A function that cannot be fetched, extracted or given its log's place: bad input
+        // or configuration, said before the program ran.
         std::cerr << "pyhost: " << error.what() << '\n';
         return 2;
     }

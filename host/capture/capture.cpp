@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "capture/entry_ring.hpp"
+#include "capture/final_status.hpp"
 #include "capture/journal_writer.hpp"
 #include "capture/json_text.hpp"
 #include "diag/log.hpp"
@@ -367,6 +368,10 @@ void State::run_thread() noexcept {
             // install_termination_handlers). finish() runs inline on this thread.
             if (!run::exit_path::try_finish(run::Outcome::signaled(signal_number))) {
                 continue;  // the run is already ending on another thread, which waits for us
+            }
+            if (const run::Outcome ended = run::exit_path::effective(run::Outcome::signaled(signal_number));
+                ended.kind() == run::Outcome::Kind::timed_out) {
+                std::_Exit(ended.shell_status());  // past its time limit: reported as timed out
             }
             std::signal(signal_number, SIG_DFL);
             sigset_t only;
@@ -881,34 +886,15 @@ void finish(const run::Outcome& outcome) noexcept {
     // From here on fds 1 and 2 are the console again, for whatever runs after the run.
     state->restore_descriptors();
 
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - state->started).count();
+    rusage usage{};
+    const long max_rss_kib = getrusage(RUSAGE_SELF, &usage) == 0 ? usage.ru_maxrss : 0;
     FieldList fields;
-    const bool signaled = outcome.kind() == run::Outcome::Kind::signaled;
-    const char* status = signaled ? "stopped" : outcome.value() == 0 ? "finished" : "failed";
-    fields.add(Field::message, status);
-    fields.add(Field::status, status);
-    if (signaled) {
-        const char* abbrev = sigabbrev_np(outcome.value());
-        fields.add(Field::signal, abbrev != nullptr ? std::string("SIG") + abbrev : std::to_string(outcome.value()));
-    }
-    fields.add_int(Field::exit_code, outcome.shell_status());
     {
         std::lock_guard lock(state->exception_mutex);
-        if (!state->exception_type.empty() && outcome.value() != 0) {
-            fields.add(Field::exc_type, state->exception_type);
-            fields.add(Field::exc_message, state->exception_message);
-            fields.add(Field::exc, state->exception_traceback);
-        }
+        const UncaughtException exception{state->exception_type, state->exception_message, state->exception_traceback};
+        fields = final_status_fields(outcome, elapsed, max_rss_kib, &exception);
     }
-    std::string detail = "\"duration_s\":";
-    const auto elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - state->started).count();
-    char number[32];
-    detail.append(number, static_cast<std::size_t>(std::snprintf(number, sizeof number, "%.6f", elapsed)));
-    rusage usage{};
-    if (getrusage(RUSAGE_SELF, &usage) == 0) {
-        detail += ",\"max_rss_kib\":";
-        json::append_int(detail, usage.ru_maxrss);
-    }
-    fields.add(Field::detail, detail);
     const std::int64_t ended_at = micros_now();
 
     // Everything queued so far goes out first, then the last partial lines, and the final

@@ -139,6 +139,13 @@ void JournalWriter::handle_stream(const Prelude& prelude, std::string_view bytes
     }
 }
 
+void JournalWriter::continue_after(std::uint64_t last_seq) {
+    m_seq = last_seq;
+    const std::string digits = std::to_string(last_seq);
+    std::memcpy(m_seq_text, digits.data(), digits.size());
+    m_seq_digits = digits.size();
+}
+
 void JournalWriter::next_seq() {
     ++m_seq;
     // Decimal increment in place: the journal writes about a million of these a second.

@@ -22,6 +22,10 @@ public:
     JournalWriter(const JournalWriter&) = delete;
     JournalWriter& operator=(const JournalWriter&) = delete;
 
+    // Numbers the next record last_seq + 1: for a process that appends to a journal another
+    // one wrote (the final status of a run whose process died without writing it).
+    void continue_after(std::uint64_t last_seq);
+
     // Appends one entry's records to the output buffers.
     void handle(const EntryRing::Entry& entry);
 

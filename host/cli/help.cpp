@@ -20,19 +20,55 @@ constexpr CommandHelp k_commands[] = {
      "Prints pyhost's usage (its commands, environment variables and examples), then the\n"
      "options of the embedded Python, as `python3 --help` prints them. With a COMMAND, prints\n"
      "that command's usage only.\n"},
-    {"replay", "replay JOURNAL [--sink URL]...", "ship what a journal holds beyond each sink's cursor",
+    {"run-component", "run-component PATH/main.py --component-id=ID [ARG]...",
+     "run a Splight component, reporting to the engine (as splight-runner)",
+     "Runs the component's main file (it must exist and end in .py) with its directory as the\n"
+     "working directory and the first entry of sys.path, and `--component-id ID` then ARGs as\n"
+     "its arguments. The component id may also come from COMPONENT_ID. With\n"
+     "SPLIGHT_PLATFORM_API_HOST, SPLIGHT_ACCESS_ID and SPLIGHT_SECRET_KEY set, everything it\n"
+     "prints and logs, and its status (Running, then Finished, Failed or Stopped, and what its\n"
+     "own splight_lib healthcheck() says), reach the engine; its journal is kept in the state\n"
+     "directory (PYHOST_STATE_DIR/runs) unless PYHOST_LOG_FILE says where. Exit status: the\n"
+     "component's; 2 for a bad request.\n"},
+    {"function", "function SOURCE|--id ID [OPTION]... [-- ARG...]",
+     "run an openOBD function from an archive, a directory or the catalogue",
+     "Extracts the function (SOURCE: a .tar, .tar.gz/.tgz, .tar.xz, .gz or .zip archive, or a\n"
+     "directory; --id ID: ID.<one of those> or the directory ID in FUNCTIONS_LOCATION, a\n"
+     "directory or s3://bucket/prefix) into a fresh run directory,\n"
+     "EXECUTOR_RUN_DIRECTORY/executions/RUNTIME_FUNCTION (default /tmp/executor), refusing\n"
+     "entries that would leave it (absolute paths, .., links out), devices, and archives past\n"
+     "PYHOST_ARCHIVE_MAX_BYTES (1 GiB) or PYHOST_ARCHIVE_MAX_FILES (10000). Runs its function.py\n"
+     "(at the root or in the single top-level folder) there, with OPENOBD_SESSION_INFO set from\n"
+     "--session-info and the ARGs after --. The function id is SOURCE's name without its\n"
+     "extensions; the runtime id is random unless given. Afterwards, whatever the exit status\n"
+     "(a crash included), the console log and the journal are saved to\n"
+     "LOGS_LOCATION/YYYY/MM/DD/RUNTIME_FUNCTION.log and .jsonl (default /tmp/executor_logs;\n"
+     "STORAGE_DRIVER=s3 with LOGS_LOCATION=s3://bucket/prefix uploads them, with the AWS_*\n"
+     "variables), and the run directory is removed unless --keep. A log that cannot be saved\n"
+     "stays in PYHOST_STATE_DIR/spool; `pyhost replay` saves it later. Exit status: the\n"
+     "function's (128+n for signal n, 124 past --timeout); 2 when it could not be started.\n\n"
+     "Options:\n"
+     "  --session-info B64   OPENOBD_SESSION_INFO for the function\n"
+     "  --runtime-id ID      the run's id (default: a random UUID); also the journal's run_id\n"
+     "  --timeout SECONDS    the run's time limit (as PYHOST_TIMEOUT)\n"
+     "  --keep               leave the run directory in place\n"},
+    {"replay", "replay [JOURNAL] [--sink URL]...", "ship and save what earlier runs left behind",
      "Delivers the records of JOURNAL that a sink has not acknowledged yet (a run killed by\n"
      "SIGKILL, a run whose drain deadline passed), to the sinks of PYHOST_SINKS, --sink and the\n"
-     "SPLIGHT_* variables, then exits: 0 when every sink has everything, 1 otherwise. Each sink's\n"
-     "progress is kept in JOURNAL.cursors; replaying twice sends nothing twice. A journal that a\n"
-     "running pyhost still writes is refused.\n"},
+     "SPLIGHT_* variables, and saves it if it is a function's execution log still in the spool.\n"
+     "Without JOURNAL: saves every execution log waiting in the spool, and ships every journal in\n"
+     "the state directory that a configured sink has not fully received. Exits 0 when all is\n"
+     "delivered and saved, 1 otherwise. Each sink's progress is kept in JOURNAL.cursors;\n"
+     "replaying twice sends nothing twice. Journals that a running pyhost writes are left alone.\n"},
 };
 
 constexpr std::string_view k_options =
     "Options (before Python's):\n"
     "  --log-file PATH      the run's journal: every line and logging record, JSON Lines\n"
     "  --text-log PATH      the run's console log: stdout and stderr as they appeared\n"
-    "  --sink URL           ship the journal there too (repeatable; as PYHOST_SINKS)\n";
+    "  --sink URL           ship the journal there too (repeatable; as PYHOST_SINKS)\n"
+    "  --timeout SECONDS    the run's time limit (as PYHOST_TIMEOUT): then every thread's\n"
+    "                       stack is logged, SIGTERM sent, and the run ended with status 124\n";
 
 constexpr std::string_view k_environment =
     "Environment:\n"
@@ -61,6 +97,11 @@ constexpr std::string_view k_environment =
     "  PYHOST_CA_BUNDLE, PYHOST_CLIENT_CERT, PYHOST_CLIENT_KEY: TLS (verified by default)\n"
     "  PYHOST_LOG_LEVEL     pyhost's own diagnostics on stderr: trace, debug, info, warning,\n"
     "                       error (the default) or off; never mixed into the program's output\n"
+    "  PYHOST_TIMEOUT       as --timeout; PYHOST_TIMEOUT_GRACE: seconds between SIGTERM and\n"
+    "                       the end, for a program that handles SIGTERM (5)\n"
+    "  STORAGE_DRIVER, LOGS_LOCATION, FUNCTIONS_LOCATION, EXECUTOR_RUN_DIRECTORY: see\n"
+    "                       `pyhost help function`; AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,\n"
+    "                       AWS_SESSION_TOKEN, AWS_REGION, AWS_ENDPOINT_URL: its S3 storage\n"
     "  PYHOST_INIT          auto (default): as PID 1, fork a tiny init that forwards signals,\n"
     "                       reaps zombies and exits with the program's status (128+n for a\n"
     "                       signal); 0: never; 1: always (a subreaper, also when not PID 1)\n";
@@ -75,6 +116,11 @@ constexpr std::string_view k_examples =
     "                                       journal in run.jsonl, console log in run.log\n"
     "  PYHOST_SINKS=otlp+http://collector:4318 python3 app.py\n"
     "                                       (python3 being pyhost) ship to an OTel collector\n"
+    "  pyhost run-component /srv/comp/main.py --component-id=3f2a\n"
+    "                                       a Splight component (SPLIGHT_* set)\n"
+    "  pyhost function obd-check.tar.gz --session-info \"$B64\" -- --verbose\n"
+    "                                       an openOBD function; its log lands in LOGS_LOCATION\n"
+    "  pyhost --timeout 60 job.py           at most a minute, then stacks, SIGTERM, status 124\n"
     "  pyhost replay run.jsonl --sink loki+http://loki:3100\n"
     "                                       ship what a killed run left in its journal\n"
     "  PYHOST_LOG_LEVEL=info pyhost app.py  also report, on stderr, how the run ended\n";
@@ -82,7 +128,7 @@ constexpr std::string_view k_examples =
 }  // namespace
 
 void print_short_usage(std::ostream& out) {
-    out << "usage: pyhost [--log-file PATH] [--text-log PATH] [--sink URL] COMMAND [ARG] ...   (commands:";
+    out << "usage: pyhost [--log-file PATH] [--text-log PATH] [--sink URL] [--timeout S] COMMAND [ARG] ...   (commands:";
     for (const CommandHelp& command : k_commands) {
         out << ' ' << command.name;
     }
@@ -105,8 +151,8 @@ void print_help(std::ostream& out, const std::vector<std::string>& topic) {
         throw UsageError("help: no such command: '" + topic.front() + "' (see `pyhost help`)");
     }
     out << "pyhost: run Python programs in-process, with their output, logs and status captured\n\n"
-           "usage: pyhost [--log-file PATH] [--text-log PATH] [--sink URL]... COMMAND [ARG] ...\n"
-           "       pyhost [--log-file PATH] [--text-log PATH] [--sink URL]... [option] ... [-c cmd | -m mod | file | -] [arg] ...\n\n"
+           "usage: pyhost [--log-file PATH] [--text-log PATH] [--sink URL]... [--timeout S] COMMAND [ARG] ...\n"
+           "       pyhost [--log-file PATH] [--text-log PATH] [--sink URL]... [--timeout S] [option] ... [-c cmd | -m mod | file | -] [arg] ...\n\n"
            "pyhost embeds CPython 3.11 (Debian's libpython3.11) and runs a program exactly as\n"
            "/usr/bin/python3.11 does: the same stdout and stderr bytes, exit status, signals,\n"
            "sys.argv and sys.path. Linked or copied under a python name (python3, python), it is\n"
@@ -115,9 +161,9 @@ void print_help(std::ostream& out, const std::vector<std::string>& topic) {
            "C code and child processes) and every logging record it emits is captured in-process,\n"
            "once and in order, without changing its output, and written by a native thread as JSON\n"
            "Lines: {seq, ts, run_id, stream, level, logger, message, ...}, with the run's status\n"
-           "(running, then finished, failed or stopped) first and last. With sinks, native threads\n"
-           "ship the journal as it grows (and the rest at exit), retrying what fails; it stays the\n"
-           "durable truth, so nothing that reached it is lost.\n\n"
+           "(running, then finished, failed, stopped or timed_out) first and last. With sinks, native\n"
+           "threads ship the journal as it grows (and the rest at exit), retrying what fails; it stays\n"
+           "the durable truth, so nothing that reached it is lost.\n\n"
            "Commands:\n";
     for (const CommandHelp& command : k_commands) {
         std::string line = "  " + std::string(command.synopsis);

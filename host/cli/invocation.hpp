@@ -1,6 +1,7 @@
 // What the command line asks pyhost to do.
 //
-//   pyhost [--log-file PATH] [--text-log PATH] [--sink URL]... [COMMAND ... | PYTHON ARGS ...]
+//   pyhost [--log-file PATH] [--text-log PATH] [--sink URL]... [--timeout SECONDS]
+//          [COMMAND ... | PYTHON ARGS ...]
 //
 // Under a python name (argv[0] is python, python3, python3.11, ...) pyhost is python3:
 // nothing of its own command line exists and argv goes to CPython untouched. Under any other
@@ -22,9 +23,29 @@ enum class Personality {
 };
 
 enum class Command {
-    run_python,  // CPython's own command line
-    help,        // `pyhost help [TOPIC]`: pyhost's usage, then Python's options
-    replay,      // `pyhost replay JOURNAL`: ship what a journal holds beyond each sink's cursor
+    run_python,     // CPython's own command line
+    help,           // `pyhost help [TOPIC]`: pyhost's usage, then Python's options
+    replay,         // `pyhost replay [JOURNAL]`: ship what journals and the spool still hold
+    run_component,  // `pyhost run-component PATH/main.py --component-id=ID [ARGS]` (splight-runner)
+    function,       // `pyhost function SOURCE|--id ID [...] [-- ARGS]` (openOBD's executor)
+};
+
+// `pyhost run-component`: a Splight component, as splight-runner runs it.
+struct ComponentRequest {
+    std::string main_path;     // PATH/main.py as given
+    std::string component_id;  // --component-id (else COMPONENT_ID; resolved by the runner)
+    std::vector<std::string> args;  // the component's other arguments, in order
+};
+
+// `pyhost function`: an openOBD function, from an archive, a directory or the catalogue.
+struct FunctionRequest {
+    std::string source;        // an archive or a directory (empty with --id)
+    std::string function_id;   // --id: look it up in FUNCTIONS_LOCATION
+    std::string session_info;  // --session-info B64: OPENOBD_SESSION_INFO for the function
+    bool session_info_given = false;
+    std::string runtime_id;    // --runtime-id (else a random one)
+    bool keep = false;         // --keep: leave the run directory in place
+    std::vector<std::string> args;  // after `--`: the function's arguments
 };
 
 // Help output wanted in front of what CPython prints.
@@ -47,8 +68,11 @@ struct Invocation {
     std::string log_file;  // --log-file PATH
     std::string text_log;  // --text-log PATH
     std::vector<std::string> sinks;  // --sink URL, repeatable
-    // For replay: the journal to ship.
+    std::string timeout;             // --timeout SECONDS (text; run::timeout parses it)
+    // For replay: the journal to ship (empty: everything the state directory holds).
     std::string replay_journal;
+    ComponentRequest component;
+    FunctionRequest function;
 };
 
 // A command line pyhost itself cannot accept; the message names what was wrong.

@@ -4,9 +4,12 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <stdexcept>
+#include <string>
 #include <string_view>
 
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -34,6 +37,16 @@ sigset_t handled_signals() {
     return set;
 }
 
+// tcsetpgrp() from a background group raises SIGTTOU; ignore it for the call only.
+template <class Call>
+void with_sigttou_ignored(Call call) {
+    struct sigaction ignore {}, previous{};
+    ignore.sa_handler = SIG_IGN;
+    sigaction(SIGTTOU, &ignore, &previous);
+    call();
+    sigaction(SIGTTOU, &previous, nullptr);
+}
+
 // In the child: own process group and, on a terminal, the foreground, so that a Ctrl-C typed
 // in `docker run -it` reaches the program once (from the terminal) and not twice (from the
 // terminal and again forwarded by the parent).
@@ -42,42 +55,55 @@ void take_terminal_foreground() {
         return;
     }
     if (isatty(STDIN_FILENO)) {
-        // tcsetpgrp() from a background group raises SIGTTOU; ignore it for the call only.
-        struct sigaction ignore {}, previous{};
-        ignore.sa_handler = SIG_IGN;
-        sigaction(SIGTTOU, &ignore, &previous);
-        (void)tcsetpgrp(STDIN_FILENO, getpgrp());
-        sigaction(SIGTTOU, &previous, nullptr);
+        with_sigttou_ignored([] { (void)tcsetpgrp(STDIN_FILENO, getpgrp()); });
     }
 }
 
-[[noreturn]] void supervise(pid_t program, const sigset_t& handled) {
-    // The parent runs nothing but this loop: every handled signal is blocked and taken
-    // synchronously, so there is no async-signal-safety to reason about.
+// The parent runs nothing but this loop: every handled signal is blocked and taken
+// synchronously, so there is no async-signal-safety to reason about.
+run::Outcome supervise(pid_t program, const sigset_t& handled, const Supervision& supervision, rusage* usage) {
     for (;;) {
         siginfo_t info{};
-        const int signal_number = sigwaitinfo(&handled, &info);
+        int signal_number;
+        if (supervision.kill_at) {
+            const auto left = *supervision.kill_at - std::chrono::steady_clock::now();
+            if (left <= std::chrono::steady_clock::duration::zero()) {
+                PYHOST_LOG(warning) << "supervisor: the program outlived its deadline; killing it";
+                (void)kill(program, SIGKILL);
+                signal_number = sigwaitinfo(&handled, &info);
+            } else {
+                const auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+                const timespec wait{static_cast<time_t>(nanos / 1'000'000'000), static_cast<long>(nanos % 1'000'000'000)};
+                signal_number = sigtimedwait(&handled, &info, &wait);
+            }
+        } else {
+            signal_number = sigwaitinfo(&handled, &info);
+        }
         if (signal_number < 0) {
-            continue;  // EINTR from a stopped/continued parent
+            continue;  // EINTR from a stopped/continued parent, or the deadline (checked above)
         }
         if (signal_number != SIGCHLD) {
             if (kill(program, signal_number) != 0 && errno != ESRCH) {
-                PYHOST_LOG(warning) << "init: cannot forward signal " << signal_number << ": "
+                PYHOST_LOG(warning) << "supervisor: cannot forward signal " << signal_number << ": "
                                     << std::strerror(errno);
             }
             continue;
         }
-        // Reap everything that has ended: the program, and orphans re-parented to us.
+        // Reap what has ended: the program, and (as init) orphans re-parented to us.
         for (;;) {
             int wait_status = 0;
-            const pid_t reaped = waitpid(-1, &wait_status, WNOHANG);
+            rusage reaped_usage{};
+            const pid_t reaped = wait4(supervision.reap_orphans ? -1 : program, &wait_status, WNOHANG, &reaped_usage);
             if (reaped <= 0) {
                 break;
             }
             if (reaped == program) {
+                if (usage != nullptr) {
+                    *usage = reaped_usage;
+                }
                 const run::Outcome outcome = run::Outcome::from_wait_status(wait_status);
-                PYHOST_LOG(info) << "init: program " << outcome.describe();
-                std::_Exit(outcome.shell_status());
+                PYHOST_LOG(info) << "supervisor: program " << outcome.describe();
+                return outcome;
             }
         }
     }
@@ -108,7 +134,20 @@ void become_init_if_needed(InitMode mode) {
         // Not PID 1 but asked to supervise: adopt orphans as PID 1 would.
         (void)prctl(PR_SET_CHILD_SUBREAPER, 1);
     }
+    std::optional<run::Outcome> ended;
+    try {
+        ended = fork_supervised(Supervision{.reap_orphans = true, .kill_at = std::nullopt});
+    } catch (const std::runtime_error& error) {
+        // Without a parent we still run the program; only PID 1's special cases are lost.
+        PYHOST_LOG(error) << "init: " << error.what() << "; running without an init parent";
+        return;
+    }
+    if (ended) {
+        std::_Exit(ended->shell_status());
+    }
+}
 
+std::optional<run::Outcome> fork_supervised(const Supervision& supervision, rusage* usage) {
     const sigset_t handled = handled_signals();
     sigset_t original;
     // Block before fork so no signal can arrive between fork() and sigwaitinfo().
@@ -116,19 +155,23 @@ void become_init_if_needed(InitMode mode) {
 
     const pid_t program = fork();
     if (program < 0) {
-        // Without a parent we still run the program; only PID 1's special cases are lost.
-        PYHOST_LOG(error) << "init: fork failed (" << std::strerror(errno)
-                          << "); running without an init parent";
+        const int error = errno;
         sigprocmask(SIG_SETMASK, &original, nullptr);
-        return;
+        throw std::runtime_error(std::string("fork failed: ") + std::strerror(error));
     }
     if (program == 0) {
         // The subreaper flag is not inherited across fork(); only the mask needs restoring.
         sigprocmask(SIG_SETMASK, &original, nullptr);
         take_terminal_foreground();
-        return;
+        return std::nullopt;
     }
-    supervise(program, handled);
+    const run::Outcome outcome = supervise(program, handled, supervision, usage);
+    // The child's group had the terminal: the parent's messages after it must not stop on SIGTTOU.
+    if (isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == program) {
+        with_sigttou_ignored([] { (void)tcsetpgrp(STDIN_FILENO, getpgrp()); });
+    }
+    sigprocmask(SIG_SETMASK, &original, nullptr);
+    return outcome;
 }
 
 }  // namespace pyhost::init

@@ -8,6 +8,13 @@
 // exits with the program's status (128 + n when a signal ended it).
 #pragma once
 
+#include <chrono>
+#include <optional>
+
+#include <sys/resource.h>
+
+#include "run/outcome.hpp"
+
 namespace pyhost::init {
 
 enum class InitMode {
@@ -22,5 +29,20 @@ InitMode init_mode_from_environment() noexcept;
 // Returns in the process that runs the program. When an init parent is wanted, it forks first
 // and the parent never returns: it exits with the child's status once the child is gone.
 void become_init_if_needed(InitMode mode);
+
+// How a parent watches the process it forked.
+struct Supervision {
+    // Reap every zombie, not only the child's (PID 1, or a subreaper).
+    bool reap_orphans = false;
+    // A backstop: SIGKILL the child if it is still there at this time.
+    std::optional<std::chrono::steady_clock::time_point> kill_at;
+};
+
+// Forks. Returns nullopt in the child, which runs the program as an ordinary process (own
+// process group, the terminal's foreground). In the parent, which must not have started
+// Python or any thread, forwards every signal to the child until it is gone, then returns how
+// it ended (`usage`: its resource usage) with the parent's signal mask restored. Throws
+// std::runtime_error when fork() fails.
+std::optional<run::Outcome> fork_supervised(const Supervision& supervision, rusage* usage = nullptr);
 
 }  // namespace pyhost::init

@@ -19,6 +19,7 @@
 
 #include "capture/capture.hpp"
 #include "run/exit_path.hpp"
+#include "run/timeout.hpp"
 
 extern "C" {
 
@@ -49,10 +50,17 @@ pid_t __real_forkpty(int*, char*, const struct termios*, const struct winsize*);
 // Py_RunMain() finalizes, then, after an unhandled KeyboardInterrupt, resets SIGINT to its
 // default action and kills the process with it (bpo-1054041) instead of returning: right
 // after finalization is the last moment pyhost runs on that path.
+// Finalization also closes the door on the timeout watchdog's stack dump.
 int __wrap_Py_FinalizeEx(void) {
+    pyhost::run::timeout::python_finalizing();
     const int result = __real_Py_FinalizeEx();
     if (_Py_UnhandledKeyboardInterrupt) {
-        pyhost::run::exit_path::finish(pyhost::run::Outcome::signaled(SIGINT));
+        const pyhost::run::Outcome interrupted = pyhost::run::Outcome::signaled(SIGINT);
+        if (pyhost::run::exit_path::effective(interrupted).kind() == pyhost::run::Outcome::Kind::timed_out) {
+            // The watchdog's SIGTERM handler raised KeyboardInterrupt: status 124, not SIGINT.
+            pyhost::run::exit_path::end_process(interrupted);
+        }
+        pyhost::run::exit_path::finish(interrupted);
     }
     return result;
 }

@@ -11,6 +11,9 @@
 // Private but exported by the static libpython3.11: the second half of a two-phase start-up
 // (PyConfig._init_main = 0), as used by CPython's own Programs/_testembed.c.
 extern "C" PyStatus _Py_InitializeMain(void);
+// Private but exported (Include/internal/pycore_traceback.h): faulthandler's dump of every
+// thread, safe to call without the GIL from another thread (that is what its watchdog does).
+extern "C" const char* _Py_DumpTracebackThreads(int fd, PyInterpreterState* interp, PyThreadState* current_tstate);
 
 namespace pyhost::interp {
 namespace {
@@ -71,6 +74,14 @@ int run_python(std::vector<char*> argv, Capture capture_mode) {
 
     // Runs the target, finalizes, and returns the status (or does not return: see exit_hooks.cpp).
     return Py_RunMain();
+}
+
+void dump_thread_stacks(int fd) noexcept {
+    if (PyInterpreterState* interp = PyInterpreterState_Main(); interp != nullptr) {
+        if (const char* error = _Py_DumpTracebackThreads(fd, interp, nullptr); error != nullptr) {
+            PYHOST_LOG(warning) << "timeout: cannot dump the stacks: " << error;
+        }
+    }
 }
 
 int print_python_usage(char* argv0) {

@@ -18,6 +18,10 @@ namespace pyhost::interp {
 enum class Capture { off, on };
 int run_python(std::vector<char*> argv, Capture capture);
 
+// Writes the stack of every Python thread to `fd`, as faulthandler does, from any thread and
+// without the GIL (run::timeout's watchdog). Must not run once finalization started.
+void dump_thread_stacks(int fd) noexcept;
+
 // Prints CPython's own usage text, exactly as `argv0 --help` prints it, to stdout.
 // Returns the status python3 exits with after printing it.
 int print_python_usage(char* argv0);

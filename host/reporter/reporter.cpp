@@ -205,7 +205,9 @@ public:
             PYHOST_LOG(error) << "reporter: " << error << "; nothing is shipped (the journal keeps everything)";
             return false;
         }
-        add_job(std::make_unique<JournalJob>(m_config.journal_path, complete));
+        if (!m_config.journal_path.empty()) {
+            add_job(std::make_unique<JournalJob>(m_config.journal_path, complete));
+        }
         return true;
     }
 
@@ -377,6 +379,16 @@ int replay(Config config) {
         ::close(fd);
     }
     return status;
+}
+
+int replay_directory(Config config, const std::string& directory) {
+    config.journal_path.clear();
+    Reporter reporter(std::move(config));
+    if (!reporter.start(true)) {
+        return 1;
+    }
+    reporter.adopt_leftovers(directory);
+    return reporter.finish() ? 0 : 1;
 }
 
 }  // namespace pyhost::reporter

@@ -43,4 +43,8 @@ bool start(Config config);
 // Returns 0 when every sink got everything, 1 otherwise (reported on stderr).
 int replay(Config config);
 
+// The same for every journal in `directory` that no live process writes and that a sink has
+// not fully received (`pyhost replay` without a journal: what earlier runs left).
+int replay_directory(Config config, const std::string& directory);
+
 }  // namespace pyhost::reporter

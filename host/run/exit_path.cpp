@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "diag/log.hpp"
+#include "run/timeout.hpp"
 
 namespace pyhost::run::exit_path {
 namespace {
@@ -41,11 +42,14 @@ void run_finishers(const Outcome& outcome) noexcept {
 
 }  // namespace
 
+Outcome effective(const Outcome& outcome) noexcept { return timeout::expired() ? Outcome::timed_out() : outcome; }
+
 void finish(const Outcome& outcome) noexcept {
+    timeout::stop();  // the drains below may take long; the run is ending already
     std::lock_guard lock(g_finish_mutex);
     if (!g_finished) {
         g_finished = true;
-        run_finishers(outcome);
+        run_finishers(effective(outcome));
     }
 }
 
@@ -54,13 +58,20 @@ bool try_finish(const Outcome& outcome) noexcept {
     if (!lock.owns_lock() || g_finished) {
         return false;
     }
+    timeout::stop();
     g_finished = true;
-    run_finishers(outcome);
+    run_finishers(effective(outcome));
     return true;
 }
 
-void end_process(const Outcome& outcome) noexcept {
+void abandon_process(const Outcome& outcome) noexcept {
     finish(outcome);
+    std::_Exit(effective(outcome).shell_status());
+}
+
+void end_process(const Outcome& ended) noexcept {
+    finish(ended);
+    const Outcome outcome = effective(ended);
     if (outcome.kind() == Outcome::Kind::signaled) {
         // Die by the signal itself so the parent sees WIFSIGNALED, as it would for python3.
         std::signal(outcome.value(), SIG_DFL);

@@ -21,15 +21,25 @@ using Finisher = std::function<void(const Outcome&)>;
 // program starts.
 void add_finisher(Finisher finisher);
 
-// Runs the finishers with `outcome` if nothing ended the run before; later calls do nothing.
+// The outcome the run reports for `outcome`: timed out once the time limit passed (the program
+// may have ended itself after the watchdog's SIGTERM), else `outcome`.
+Outcome effective(const Outcome& outcome) noexcept;
+
+// Runs the finishers with effective(outcome) if nothing ended the run before; later calls do
+// nothing.
 void finish(const Outcome& outcome) noexcept;
 
 // finish() unless another thread is finishing the run right now (or has): then returns false
 // at once. For a thread that the finishers themselves wait for (the capture thread).
 bool try_finish(const Outcome& outcome) noexcept;
 
-// finish(), then ends the process the way `outcome` says: exit(status), or death by the
-// signal with its default action.
+// finish(), then ends the process the way effective(outcome) says: exit(status), or death by
+// the signal with its default action.
 [[noreturn]] void end_process(const Outcome& outcome) noexcept;
+
+// From a thread other than the interpreter's, while the interpreter may still run (the
+// timeout watchdog): finish(), then _exit() with the outcome's status, running no atexit
+// handler or static destructor under the interpreter's feet.
+[[noreturn]] void abandon_process(const Outcome& outcome) noexcept;
 
 }  // namespace pyhost::run::exit_path

@@ -22,6 +22,9 @@ std::string Outcome::describe() const {
     if (m_kind == Kind::exited) {
         return "exited with status " + std::to_string(m_value & 0xff);
     }
+    if (m_kind == Kind::timed_out) {
+        return "timed out";
+    }
     const char* abbrev = sigabbrev_np(m_value);
     return abbrev != nullptr ? std::string("killed by SIG") + abbrev
                              : "killed by signal " + std::to_string(m_value);
