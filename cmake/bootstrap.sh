@@ -41,6 +41,21 @@ install_missing() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends $missing
 }
 
+# The S3 tests need a real S3 that checks signatures and a client to read uploads back: these
+# machines have moto_server and the aws CLI in their pyenv Python (PEERS.md). Debian 12 has no
+# moto; it does have the aws CLI, installed here when it is missing.
+check_s3_peers() {
+    if ! command -v moto_server >/dev/null 2>&1; then
+        echo "bootstrap: the S3 tests need moto_server on PATH (these machines have it in pyenv's Python;" \
+             "Debian 12 does not package it)" >&2
+        exit 1
+    fi
+    if ! command -v aws >/dev/null 2>&1; then
+        packages="awscli"
+        install_missing
+    fi
+}
+
 build() {
     cmake --preset "$1" >/dev/null
     cmake --build --preset "$1"
@@ -90,6 +105,7 @@ demo)
     ;;
 test)
     install_missing
+    check_s3_peers
     build release
     build dev
     # The dev build (ASan + UBSan) runs pyhost's own tests; the release build runs them again

@@ -38,3 +38,10 @@ TEST_CASE("death by a signal reads back as signaled, 128+n for a shell") {
     CHECK(outcome.shell_status() == 143);
     CHECK(outcome.describe() == "killed by SIGTERM");
 }
+
+TEST_CASE("a run past its time limit reports 124, as timeout(1)") {
+    CHECK(Outcome::timed_out().shell_status() == 124);
+    CHECK(Outcome::timed_out().kind() == Outcome::Kind::timed_out);
+    CHECK(Outcome::timed_out().describe() == "timed out");
+    CHECK(Outcome::timed_out() != Outcome::exited(124));
+}

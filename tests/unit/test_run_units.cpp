@@ -1,0 +1,134 @@
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+#include <unistd.h>
+
+#include "capture/final_status.hpp"
+#include "run/timeout.hpp"
+#include "storage/files.hpp"
+#include "storage/log_storage.hpp"
+
+namespace {
+
+// A fresh directory under the system's temporary directory, removed afterwards.
+struct TemporaryDirectory {
+    TemporaryDirectory() {
+        std::string pattern = (std::filesystem::temp_directory_path() / "pyhost-unit-XXXXXX").string();
+        path = ::mkdtemp(pattern.data());
+    }
+    ~TemporaryDirectory() { std::filesystem::remove_all(path); }
+    std::string path;
+};
+
+std::string read_all(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+void write_all(const std::string& path, const std::string& text) {
+    std::ofstream out(path, std::ios::binary);
+    out << text;
+}
+
+}  // namespace
+
+TEST_CASE("time limits are seconds, fractions allowed, nothing else") {
+    using pyhost::run::timeout::parse_seconds;
+    CHECK(parse_seconds("2") == std::chrono::milliseconds(2000));
+    CHECK(parse_seconds("0.25") == std::chrono::milliseconds(250));
+    CHECK(parse_seconds("0") == std::chrono::milliseconds(0));
+    for (const char* bad : {"", "-1", "1s", "abc", "nan", "inf", "1e20"}) {
+        CHECK_FALSE(parse_seconds(bad).has_value());
+    }
+}
+
+TEST_CASE("a journal cut short gets its final status, continuing its seq, once") {
+    TemporaryDirectory dir;
+    const std::string journal = dir.path + "/run.jsonl";
+    write_all(journal,
+              "{\"seq\":1,\"ts\":\"2026-12-02T00:00:00.000000Z\",\"run_id\":\"r\",\"stream\":\"status\",\"level\":\"INFO\","
+              "\"logger\":null,\"message\":\"running\",\"status\":\"running\"}\n"
+              "{\"seq\":2,\"ts\":\"2026-12-02T00:00:00.000001Z\",\"run_id\":\"r\",\"stream\":\"stdout\",\"level\":\"INFO\","
+              "\"logger\":null,\"message\":\"hello\"}\n"
+              "{\"seq\":3,\"ts\":\"2026-12-02T00:00:0");  // torn by SIGKILL
+    using pyhost::capture::complete_journal;
+    using pyhost::capture::JournalEnd;
+    using pyhost::run::Outcome;
+    CHECK(complete_journal(journal, "r", Outcome::signaled(9), 1.5, 2048) == JournalEnd::completed);
+    std::istringstream lines(read_all(journal));
+    std::string line, last;
+    int count = 0;
+    while (std::getline(lines, line)) {
+        last = line;
+        ++count;
+    }
+    CHECK(count == 3);
+    const boost::json::object final = boost::json::parse(last).as_object();
+    CHECK(final.at("seq").as_int64() == 3);
+    CHECK(final.at("run_id").as_string() == "r");
+    CHECK(final.at("stream").as_string() == "status");
+    CHECK(final.at("status").as_string() == "stopped");
+    CHECK(final.at("signal").as_string() == "SIGKILL");
+    CHECK(final.at("exit_code").as_int64() == 137);
+    CHECK(final.at("max_rss_kib").as_int64() == 2048);
+    // Complete now: a second call adds nothing.
+    const std::string before = read_all(journal);
+    CHECK(complete_journal(journal, "r", Outcome::exited(0), 1.0, 0) == JournalEnd::complete);
+    CHECK(read_all(journal) == before);
+}
+
+TEST_CASE("an empty or missing journal gets a final status as its first record") {
+    TemporaryDirectory dir;
+    const std::string journal = dir.path + "/none.jsonl";
+    CHECK(pyhost::capture::complete_journal(journal, "r2", pyhost::run::Outcome::timed_out(), 3.0, 0) ==
+          pyhost::capture::JournalEnd::completed);
+    const boost::json::object final = boost::json::parse(read_all(journal)).as_object();
+    CHECK(final.at("seq").as_int64() == 1);
+    CHECK(final.at("status").as_string() == "timed_out");
+    CHECK(final.at("exit_code").as_int64() == 124);
+}
+
+TEST_CASE("execution logs are dated YYYY/MM/DD under their location, in UTC") {
+    using namespace pyhost::storage;
+    const auto when = std::chrono::system_clock::from_time_t(1'764'633'600);  // 2025-12-02T00:00:00Z
+    CHECK(dated_target(LogsLocation{Driver::local, "/var/logs"}, when, "r_f") == "/var/logs/2025/12/02/r_f");
+    CHECK(dated_target(LogsLocation{Driver::s3, "s3://bucket"}, when, "r_f") == "s3://bucket/2025/12/02/r_f");
+    CHECK(dated_target(LogsLocation{Driver::s3, "s3://bucket/prefix"}, when, "r_f") ==
+          "s3://bucket/prefix/2025/12/02/r_f");
+}
+
+TEST_CASE("a file copied atomically is whole at its destination, directories made") {
+    TemporaryDirectory dir;
+    const std::string source = dir.path + "/source.log";
+    write_all(source, std::string(100'000, 'x') + "end\n");
+    const std::string destination = dir.path + "/a/b/c/copy.log";
+    CHECK(pyhost::storage::copy_file_atomically(source, destination).empty());
+    CHECK(read_all(destination) == read_all(source));
+    CHECK(std::filesystem::directory_iterator(dir.path + "/a/b/c")->path().filename() == "copy.log");  // no leftover
+    const std::string error = pyhost::storage::copy_file_atomically(dir.path + "/missing", destination);
+    CHECK(error.find("cannot read " + dir.path + "/missing: No such file or directory") != std::string::npos);
+    write_all(dir.path + "/blocker", "");
+    CHECK(pyhost::storage::copy_file_atomically(source, dir.path + "/blocker/x.log").find("cannot create") == 0);
+}
+
+TEST_CASE("removing a tree removes links, never what they point to") {
+    TemporaryDirectory dir;
+    const std::string outside = dir.path + "/outside";
+    std::filesystem::create_directories(outside);
+    write_all(outside + "/keep.txt", "keep\n");
+    const std::string tree = dir.path + "/tree";
+    std::filesystem::create_directories(tree + "/sub");
+    write_all(tree + "/sub/file.txt", "x");
+    std::filesystem::create_directory_symlink(outside, tree + "/link");
+    CHECK(pyhost::storage::remove_tree(tree).empty());
+    CHECK_FALSE(std::filesystem::exists(tree));
+    CHECK(read_all(outside + "/keep.txt") == "keep\n");
+}
