@@ -7,13 +7,10 @@
 
 #include <unistd.h>
 
+#include "common/env.hpp"
+
 namespace pyhost::capture {
 namespace {
-
-std::string env(const char* name) {
-    const char* value = std::getenv(name);
-    return value != nullptr ? std::string(value) : std::string();
-}
 
 std::string expand_pid(std::string path) {
     const std::string pid = std::to_string(::getpid());

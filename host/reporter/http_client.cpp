@@ -7,13 +7,10 @@
 
 #include <libdeflate.h>
 
+#include "common/env.hpp"
+
 namespace pyhost::reporter {
 namespace {
-
-std::string env(const char* name) {
-    const char* value = std::getenv(name);
-    return value != nullptr ? value : "";
-}
 
 size_t collect(char* data, size_t size, size_t count, void* user) {
     auto* out = static_cast<std::string*>(user);

@@ -5,6 +5,8 @@
 #include <boost/url/parse.hpp>
 #include <boost/url/url.hpp>
 
+#include "common/env.hpp"
+
 namespace pyhost::reporter {
 namespace {
 
@@ -33,11 +35,6 @@ std::string base64(std::string_view text) {
         out += '=';
     }
     return out;
-}
-
-std::string env(const char* name) {
-    const char* value = std::getenv(name);
-    return value != nullptr ? value : "";
 }
 
 std::string join_path(std::string_view base, std::string_view suffix) {

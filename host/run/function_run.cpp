@@ -14,6 +14,7 @@
 
 #include "capture/config.hpp"
 #include "capture/final_status.hpp"
+#include "common/env.hpp"
 #include "diag/log.hpp"
 #include "init/init_parent.hpp"
 #include "reporter/curl_api.hpp"
@@ -26,18 +27,6 @@
 
 namespace pyhost::run {
 namespace {
-
-std::string env(const char* name) {
-    const char* value = std::getenv(name);
-    return value != nullptr ? value : "";
-}
-
-std::string without_trailing_slashes(std::string text) {
-    while (text.size() > 1 && text.back() == '/') {
-        text.pop_back();
-    }
-    return text;
-}
 
 // Runtime and function ids name files and S3 keys: letters, digits, '.', '_' and '-', not
 // starting with a dot, at most 128 characters.

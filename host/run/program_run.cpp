@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "capture/capture.hpp"
+#include "common/env.hpp"
 #include "diag/log.hpp"
 #include "interp/link_hooks.hpp"
 #include "interp/python_main.hpp"
@@ -16,11 +17,6 @@
 
 namespace pyhost::run {
 namespace {
-
-std::string env(const char* name) {
-    const char* value = std::getenv(name);
-    return value != nullptr ? value : "";
-}
 
 // Capture configuration from the environment and pyhost's own options.
 capture::Config capture_config(const cli::Invocation& invocation) {

@@ -10,26 +10,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/file_descriptor.hpp"
+
 namespace pyhost::storage {
 namespace {
 
 std::string why(const std::string& what, int error) { return what + ": " + std::strerror(error); }
-
-class Fd {
-public:
-    explicit Fd(int fd) : m_fd(fd) {}
-    ~Fd() {
-        if (m_fd >= 0) {
-            ::close(m_fd);
-        }
-    }
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    int get() const { return m_fd; }
-
-private:
-    int m_fd;
-};
 
 }  // namespace
 
@@ -59,7 +45,7 @@ std::string copy_file_atomically(const std::string& source, const std::string& d
     if (!directory.empty() && !make_directories(directory, 0755)) {
         return why("cannot create " + directory, errno);
     }
-    const Fd in(::open(source.c_str(), O_RDONLY | O_CLOEXEC));
+    const FileDescriptor in(::open(source.c_str(), O_RDONLY | O_CLOEXEC));
     if (in.get() < 0) {
         return why("cannot read " + source, errno);
     }
@@ -69,7 +55,7 @@ std::string copy_file_atomically(const std::string& source, const std::string& d
     }
     const std::string temporary = destination + ".tmp-" + std::to_string(::getpid());
     {
-        const Fd out(::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+        const FileDescriptor out(::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
         if (out.get() < 0) {
             return why("cannot write " + temporary, errno);
         }
@@ -97,7 +83,7 @@ std::string copy_file_atomically(const std::string& source, const std::string& d
         return why("cannot rename " + temporary + " to " + destination, error);
     }
     // The rename itself must survive a crash too.
-    if (const Fd dir(::open(directory.empty() ? "/" : directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (const FileDescriptor dir(::open(directory.empty() ? "/" : directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         dir.get() >= 0) {
         (void)::fsync(dir.get());
     }

@@ -15,6 +15,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "common/env.hpp"
 #include "diag/log.hpp"
 #include "reporter/curl_api.hpp"
 #include "reporter/http_client.hpp"
@@ -23,18 +24,6 @@
 
 namespace pyhost::storage {
 namespace {
-
-std::string env(const char* name) {
-    const char* value = std::getenv(name);
-    return value != nullptr ? value : "";
-}
-
-std::string without_trailing_slashes(std::string text) {
-    while (text.size() > 1 && text.back() == '/') {
-        text.pop_back();
-    }
-    return text;
-}
 
 const char* driver_name(Driver driver) { return driver == Driver::s3 ? "s3" : "local"; }
 

@@ -15,6 +15,8 @@
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
 
+#include "common/env.hpp"
+#include "common/file_descriptor.hpp"
 #include "diag/log.hpp"
 #include "reporter/sink.hpp"
 #include "storage/s3_xml.hpp"
@@ -31,11 +33,6 @@ constexpr std::size_t k_hash_chunk = 1 << 20;  // bytes read at a time to hash a
 constexpr std::size_t k_error_body_limit = 64 << 10;
 constexpr std::size_t k_listing_body_limit = 16 << 20;  // a page of 1,000 keys of 1,024 bytes is about 1.5 MB
 constexpr std::string_view k_default_region = "us-east-1";
-
-std::string env(const char* name) {
-    const char* value = std::getenv(name);
-    return value != nullptr ? value : "";
-}
 
 bool valid_bucket_name(std::string_view bucket) {
     if (bucket.size() < 3 || bucket.size() > 63) {
@@ -179,23 +176,6 @@ bool hash_file_range(int fd, std::uint64_t offset, std::uint64_t size, std::stri
     hex = to_hex(hash.final());
     return true;
 }
-
-class FileDescriptor {
-public:
-    explicit FileDescriptor(int fd) : m_fd(fd) {}
-    ~FileDescriptor() {
-        if (m_fd >= 0) {
-            ::close(m_fd);
-        }
-    }
-    FileDescriptor(const FileDescriptor&) = delete;
-    FileDescriptor& operator=(const FileDescriptor&) = delete;
-    int get() const { return m_fd; }
-    int release() { return std::exchange(m_fd, -1); }
-
-private:
-    int m_fd;
-};
 
 }  // namespace
 
