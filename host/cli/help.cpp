@@ -165,9 +165,15 @@ void print_help(std::ostream& out, const std::vector<std::string>& topic) {
            "threads ship the journal as it grows (and the rest at exit), retrying what fails; it stays\n"
            "the durable truth, so nothing that reached it is lost.\n\n"
            "Commands:\n";
+    // The summary in a column of its own; under a synopsis too long for it.
+    constexpr std::size_t k_summary_column = 23;
     for (const CommandHelp& command : k_commands) {
         std::string line = "  " + std::string(command.synopsis);
-        line.resize(std::max<std::size_t>(line.size() + 2, 23), ' ');
+        if (line.size() + 2 > k_summary_column) {
+            line += "\n" + std::string(k_summary_column, ' ');
+        } else {
+            line.resize(k_summary_column, ' ');
+        }
         out << line << command.summary << '\n';
     }
     out << "A script named like a command runs as `pyhost ./NAME`.\n\n"
