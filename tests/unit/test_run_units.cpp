@@ -132,3 +132,51 @@ TEST_CASE("removing a tree removes links, never what they point to") {
     CHECK_FALSE(std::filesystem::exists(tree));
     CHECK(read_all(outside + "/keep.txt") == "keep\n");
 }
+
+TEST_CASE("a spooled log is locked while its run lives, saved once, then removed") {
+    using namespace pyhost::storage;
+    TemporaryDirectory dir;
+    const std::string spool = dir.path + "/spool";
+    const std::string target = dir.path + "/logs/2026/12/02/r_f";
+    {
+        SpooledLog log = SpooledLog::create(spool, "r_f", Driver::local, target);
+        CHECK(log.journal() == spool + "/r_f.jsonl");
+        CHECK(log.text_log() == spool + "/r_f.log");
+        write_all(log.journal(), "{\"seq\":1}\n");
+        write_all(log.text_log(), "hello\n");
+        // A live run holds its marker: replay does not take it.
+        CHECK(SpooledLog::pending(spool).empty());
+        REQUIRE_THROWS_WITH(SpooledLog::create(spool, "r_f", Driver::local, target),
+                            Catch::Contains("(a run with this runtime id exists)"));
+    }
+    // The run's process is gone (its lock with it): replay finds the log and saves it.
+    std::vector<SpooledLog> pending = SpooledLog::pending(spool);
+    REQUIRE(pending.size() == 1);
+    SpooledLog& log = pending.front();
+    CHECK(log.target() == target);
+    CHECK_FALSE(log.saved());
+    CHECK(log.save().empty());
+    CHECK(log.saved());
+    CHECK(read_all(target + ".jsonl") == "{\"seq\":1}\n");
+    CHECK(read_all(target + ".log") == "hello\n");
+    CHECK(log.save().empty());  // recorded in the marker: not copied again
+    log.remove();
+    CHECK(std::filesystem::is_empty(spool));
+}
+
+TEST_CASE("the logs' location and driver come from STORAGE_DRIVER and LOGS_LOCATION") {
+    using namespace pyhost::storage;
+    ::unsetenv("STORAGE_DRIVER");
+    ::setenv("LOGS_LOCATION", "/var/log/executor//", 1);
+    LogsLocation location = LogsLocation::from_environment();
+    CHECK((location.driver == Driver::local && location.location == "/var/log/executor"));
+    ::setenv("STORAGE_DRIVER", "s3", 1);
+    REQUIRE_THROWS_WITH(LogsLocation::from_environment(),
+                        "STORAGE_DRIVER=s3 needs LOGS_LOCATION=s3://BUCKET[/PREFIX], not /var/log/executor");
+    ::setenv("STORAGE_DRIVER", "local", 1);
+    ::setenv("LOGS_LOCATION", "s3://bucket/logs", 1);
+    REQUIRE_THROWS_WITH(LogsLocation::from_environment(), Catch::Contains("is an S3 URL but STORAGE_DRIVER=local"));
+    ::unsetenv("LOGS_LOCATION");
+    ::unsetenv("STORAGE_DRIVER");
+    CHECK(LogsLocation::from_environment().location == "/tmp/executor_logs");
+}
