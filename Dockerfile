@@ -13,6 +13,11 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
+# The release build's libpython, built with PGO and LTO from Debian's source package of the
+# installed python3.11 (README, "Which libpython"; about 35 minutes). --build-arg PYHOST_PGO=0
+# skips it, as does a missing source package: the build then embeds Debian's library.
+ARG PYHOST_PGO=1
+RUN if [ "$PYHOST_PGO" != 0 ]; then ./cmake/build_pgo_python.sh || echo "no PGO libpython: embedding Debian's"; fi
 RUN cmake --preset release -DBUILD_TESTING=OFF \
  && cmake --build --preset release
 

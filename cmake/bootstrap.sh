@@ -56,6 +56,21 @@ check_s3_peers() {
     fi
 }
 
+# The release build embeds a libpython3.11.a built with PGO and LTO from Debian's source package
+# of the installed python3.11 (cmake/build_pgo_python.sh: once per version, about 35 minutes on
+# 2 cores; README, "Which libpython"). PYHOST_PGO=0 skips it. If it cannot be built (say, the archive
+# lacks that source version), the release build embeds Debian's library, and the reason is shown.
+pgo_python() {
+    if [ "${PYHOST_PGO:-1}" = 0 ]; then
+        echo "bootstrap: PYHOST_PGO=0: the release build embeds Debian's libpython3.11.a"
+        return 0
+    fi
+    if ! "$top/cmake/build_pgo_python.sh"; then
+        echo "bootstrap: WARNING: no PGO libpython3.11.a (above: why); the release build embeds" \
+             "Debian's, which is slower (README, \"Benchmarks\")" >&2
+    fi
+}
+
 build() {
     cmake --preset "$1" >/dev/null
     cmake --build --preset "$1"
@@ -100,12 +115,14 @@ EOF_PY
 case "${1:-}" in
 demo)
     install_missing
+    pgo_python
     build release
     demo
     ;;
 test)
     install_missing
     check_s3_peers
+    pgo_python
     build release
     build dev
     # The dev build (ASan + UBSan) runs pyhost's own tests; the release build runs them again
