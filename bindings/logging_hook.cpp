@@ -273,11 +273,11 @@ void capture_record(ModuleState* state, PyObject* record) {
     }
     PyErr_Clear();
 
-    std::int64_t ts = capture::now_micros();
+    // The record's own time (LogRecord.created); the clock only for a record without one.
     PyObject* created = item(dict.get(), state, n_created);
-    if (created != nullptr && PyFloat_Check(created)) {
-        ts = static_cast<std::int64_t>(std::llround(PyFloat_AS_DOUBLE(created) * 1e6));
-    }
+    const std::int64_t ts = created != nullptr && PyFloat_Check(created)
+                                ? static_cast<std::int64_t>(std::llround(PyFloat_AS_DOUBLE(created) * 1e6))
+                                : capture::now_micros();
     capture::push_log(fields, ts);
 }
 

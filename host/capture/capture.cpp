@@ -168,9 +168,12 @@ std::int64_t micros_now() noexcept {
     return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000 + ts.tv_nsec / 1000;
 }
 
-Prelude make_prelude(State& state, Stream stream = Stream::native, int fd = 0, std::uint8_t flags = 0) noexcept {
+// ts_micros from the caller: a log record carries its own time, and the clock is not free
+// (a vDSO read is ~70 ns in a KVM guest, per record).
+Prelude make_prelude(State& state, std::int64_t ts_micros, Stream stream = Stream::native, int fd = 0,
+                     std::uint8_t flags = 0) noexcept {
     Prelude prelude{};
-    prelude.ts_micros = micros_now();
+    prelude.ts_micros = ts_micros;
     prelude.pid = state.pid;
     prelude.stream = stream;
     prelude.fd = static_cast<std::uint8_t>(fd);
@@ -223,7 +226,7 @@ void State::push_bytes(EntryKind kind, const Prelude& prelude, const void* body,
 }
 
 void State::push_stream(Stream stream, int fd, const void* data, std::size_t size, std::uint8_t flags) noexcept {
-    const Prelude prelude = make_prelude(*this, stream, fd, flags);
+    const Prelude prelude = make_prelude(*this, micros_now(), stream, fd, flags);
     const std::size_t chunk_max = ring.max_payload() - sizeof prelude;
     const auto* bytes = static_cast<const char*>(data);
     while (size > 0) {
@@ -388,8 +391,7 @@ void State::run_thread() noexcept {
 }
 
 void State::write_entry_now(EntryKind kind, const FieldList& fields, std::int64_t ts) noexcept {
-    Prelude prelude = make_prelude(*this);
-    prelude.ts_micros = ts;
+    const Prelude prelude = make_prelude(*this, ts);
     std::string payload(reinterpret_cast<const char*>(&prelude), sizeof prelude);
     payload += fields.bytes();
     writer->handle(EntryRing::Entry{static_cast<std::uint8_t>(kind),
@@ -578,8 +580,7 @@ std::string status_detail_running(std::span<char* const> argv) {
 }
 
 void push_fields(State& state, EntryKind kind, const FieldList& fields, std::int64_t ts) noexcept {
-    Prelude prelude = make_prelude(state);
-    prelude.ts_micros = ts;
+    const Prelude prelude = make_prelude(state, ts);
     const auto bytes = fields.bytes();
     state.push_bytes(kind, prelude, bytes.data(), bytes.size());
 }
