@@ -226,7 +226,9 @@ void State::push_bytes(EntryKind kind, const Prelude& prelude, const void* body,
 }
 
 void State::push_stream(Stream stream, int fd, const void* data, std::size_t size, std::uint8_t flags) noexcept {
-    const Prelude prelude = make_prelude(*this, micros_now(), stream, fd, flags);
+    // A handler's console copy of a log record only goes to the text log, which has no times.
+    const std::int64_t ts = (flags & k_echo_of_log_record) != 0 ? 0 : micros_now();
+    const Prelude prelude = make_prelude(*this, ts, stream, fd, flags);
     const std::size_t chunk_max = ring.max_payload() - sizeof prelude;
     const auto* bytes = static_cast<const char*>(data);
     while (size > 0) {
