@@ -58,8 +58,8 @@ check_s3_peers() {
 
 # The release build embeds a libpython3.11.a built with PGO and LTO from Debian's source package
 # of the installed python3.11 (cmake/build_pgo_python.sh: once per version, about 35 minutes on
-# 2 cores; README, "Which libpython"). PYHOST_PGO=0 skips it. If it cannot be built (say, the archive
-# lacks that source version), the release build embeds Debian's library, and the reason is shown.
+# 2 cores; README, "Which libpython"). PYHOST_PGO=0 skips it. If it cannot be built (say, the
+# archive lacks that source version), the release build embeds Debian's library, and says why.
 pgo_python() {
     if [ "${PYHOST_PGO:-1}" = 0 ]; then
         echo "bootstrap: PYHOST_PGO=0: the release build embeds Debian's libpython3.11.a"
@@ -67,7 +67,7 @@ pgo_python() {
     fi
     if ! "$top/cmake/build_pgo_python.sh"; then
         echo "bootstrap: WARNING: no PGO libpython3.11.a (above: why); the release build embeds" \
-             "Debian's, which is slower (README, \"Benchmarks\")" >&2
+             "Debian's, which is slower (README, \"Which libpython\")" >&2
     fi
 }
 
