@@ -216,7 +216,14 @@ void capture_record(ModuleState* state, PyObject* record) {
         PyErr_Clear();
         return;
     }
-    thread_local capture::FieldList fields;
+    // One reusable buffer per thread; a record logged while this one is read (by the repr()
+    // of an extra value, say) gets its own.
+    thread_local capture::FieldList reused;
+    thread_local bool reused_busy = false;
+    capture::FieldList nested;
+    const bool owns_reused = !reused_busy;
+    capture::FieldList& fields = owns_reused ? reused : nested;
+    reused_busy = true;
     fields.clear();
     PyObject* levelno = item(dict.get(), state, n_levelno);
     if (levelno != nullptr && PyLong_Check(levelno)) {
@@ -279,6 +286,9 @@ void capture_record(ModuleState* state, PyObject* record) {
                                 ? static_cast<std::int64_t>(std::llround(PyFloat_AS_DOUBLE(created) * 1e6))
                                 : capture::now_micros();
     capture::push_log(fields, ts);
+    if (owns_reused) {
+        reused_busy = false;
+    }
 }
 
 // Returns whether sys.stdout holds no earlier text for the handlers to carry along (see

@@ -285,6 +285,30 @@ class LoggingTests(CaptureTestCase):
         self.assertEqual(messages(records, "log"), ["log 0", "log 1", "log 2"])
         self.assertEqual(messages(records, "stderr"), [])
 
+    def test_a_record_logged_while_another_is_captured_keeps_both_whole(self):
+        # The repr() of an extra value runs while pyhost reads the record, and logs itself (to
+        # a logger whose only handler prints nothing, so that the console stays python3's).
+        program = """
+            import logging
+            logging.basicConfig(level=logging.INFO, format="%(message)s")
+            inner = logging.getLogger("inner")
+            inner.addHandler(logging.NullHandler())
+            inner.propagate = False
+            class Noisy:
+                def __repr__(self):
+                    inner.warning("repr called")
+                    return "<noisy>"
+            logging.getLogger("outer").info("with a noisy extra", extra={"first": 1, "noisy": Noisy(), "last": "z"})
+            """
+        code, out, err, records = self.run_captured(program)
+        self.assertEqual((code, out, err), self.reference(program))
+        logs = {r["logger"]: r for r in records if r["stream"] == "log"}
+        self.assertEqual(sorted(logs), ["inner", "outer"])
+        self.assertEqual((logs["inner"]["level"], logs["inner"]["message"]), ("WARNING", "repr called"))
+        self.assertNotIn("extra", logs["inner"])
+        self.assertEqual((logs["outer"]["level"], logs["outer"]["message"]), ("INFO", "with a noisy extra"))
+        self.assertEqual(logs["outer"]["extra"], {"first": 1, "noisy": "<noisy>", "last": "z"})
+
     def test_logging_is_hooked_only_when_imported(self):
         program = """
             import sys
