@@ -65,10 +65,14 @@ class FieldList {
 public:
     void clear() { m_bytes.clear(); }
     void add(Field tag, std::string_view value) {
+        // One resize and two copies: the logging hook adds about ten fields per record.
         const auto size = static_cast<std::uint32_t>(value.size());
-        m_bytes.push_back(static_cast<char>(tag));
-        m_bytes.append(reinterpret_cast<const char*>(&size), sizeof size);
-        m_bytes.append(value);
+        const std::size_t at = m_bytes.size();
+        m_bytes.resize(at + 1 + sizeof size + value.size());
+        char* out = m_bytes.data() + at;
+        out[0] = static_cast<char>(tag);
+        std::memcpy(out + 1, &size, sizeof size);
+        std::memcpy(out + 1 + sizeof size, value.data(), value.size());
     }
     void add_int(Field tag, std::int64_t value) {
         add(tag, std::string_view(reinterpret_cast<const char*>(&value), sizeof value));
