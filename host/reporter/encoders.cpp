@@ -30,22 +30,27 @@ bool parse(std::string_view line, json::object& out) {
 
 void append_quoted(std::string& out, std::string_view value) { capture::json::append_string(out, value); }
 
+// A POST of `body` to `url` with the sink's credentials.
+HttpRequest post_to(const Sink& sink, std::string url, std::string content_type, std::string body, bool gzip) {
+    HttpRequest request;
+    request.url = std::move(url);
+    request.content_type = std::move(content_type);
+    request.body = std::move(body);
+    request.gzip = gzip;
+    request.authorization = sink.authorization;
+    return request;
+}
+
 // --- JSON Lines: pyhost's own protocol, the journal's records as they are ---
 
 class JsonLinesEncoder final : public Encoder {
 public:
     explicit JsonLinesEncoder(const Sink& sink) : m_sink(sink) {}
-    std::vector<HttpRequest> encode(std::span<const std::string_view> lines) override {
-        HttpRequest request{m_sink.endpoint, "application/x-ndjson", {}, true, m_sink.authorization};
-        std::size_t size = 0;
-        for (std::string_view line : lines) {
-            size += line.size() + 1;
-        }
-        request.body.reserve(size);
-        for (std::string_view line : lines) {
-            request.body.append(line);
-            request.body += '\n';
-        }
+    std::vector<HttpRequest> encode(const Batch& batch) override {
+        // The body is the batch's journal text itself: no copy of a journal that can run to
+        // hundreds of megabytes.
+        HttpRequest request = post_to(m_sink, m_sink.endpoint, "application/x-ndjson", {}, true);
+        request.borrowed_body = batch.text();
         return {std::move(request)};
     }
 
@@ -58,12 +63,12 @@ private:
 class LokiEncoder final : public Encoder {
 public:
     LokiEncoder(const Sink& sink, const RunIdentity& identity) : m_sink(sink), m_identity(identity) {}
-    std::vector<HttpRequest> encode(std::span<const std::string_view> lines) override {
+    std::vector<HttpRequest> encode(const Batch& batch) override {
         // One stream per label set; the line is the whole record, so every structured field
         // stays (LogQL: `| json`).
         std::map<std::string, std::vector<std::pair<long long, std::string_view>>> streams;
         json::object record;
-        for (std::string_view line : lines) {
+        for (std::string_view line : batch.lines) {
             if (!parse(line, record)) {
                 continue;
             }
@@ -90,7 +95,7 @@ public:
             labels += '}';
             streams[labels].emplace_back(ns, line);
         }
-        HttpRequest request{m_sink.endpoint, "application/json", "{\"streams\":[", true, m_sink.authorization};
+        HttpRequest request = post_to(m_sink, m_sink.endpoint, "application/json", "{\"streams\":[", true);
         bool first_stream = true;
         for (const auto& [labels, values] : streams) {
             request.body += first_stream ? "" : ",";
@@ -157,12 +162,12 @@ void otlp_attribute(std::string& out, bool& first, std::string_view key, const j
 class OtlpEncoder final : public Encoder {
 public:
     OtlpEncoder(const Sink& sink, const RunIdentity& identity) : m_sink(sink), m_identity(identity) {}
-    std::vector<HttpRequest> encode(std::span<const std::string_view> lines) override {
+    std::vector<HttpRequest> encode(const Batch& batch) override {
         std::string records;
         json::object record;
         bool first_record = true;
         std::string run_id;
-        for (std::string_view line : lines) {
+        for (std::string_view line : batch.lines) {
             if (!parse(line, record)) {
                 continue;
             }
@@ -227,7 +232,7 @@ public:
         body += "]},\"scopeLogs\":[{\"scope\":{\"name\":\"pyhost\"},\"logRecords\":[";
         body += records;
         body += "]}]}]}";
-        return {HttpRequest{m_sink.endpoint, "application/json", std::move(body), true, m_sink.authorization}};
+        return {post_to(m_sink, m_sink.endpoint, "application/json", std::move(body), true)};
     }
 
 private:
@@ -258,19 +263,19 @@ std::string form_escape(std::string_view value) {
 class SplightEncoder final : public Encoder {
 public:
     explicit SplightEncoder(const Sink& sink) : m_sink(sink) {}
-    std::vector<HttpRequest> encode(std::span<const std::string_view> lines) override {
+    std::vector<HttpRequest> encode(const Batch& batch) override {
         std::vector<HttpRequest> requests;
         std::string records;
         const auto flush_logs = [&] {
             if (!records.empty()) {
                 // No gzip: splight-runner sends plain bodies, and that is what the engine takes.
-                requests.push_back(HttpRequest{m_sink.endpoint, "application/json", "{\"records\":[" + records + "]}",
-                                               false, m_sink.authorization});
+                requests.push_back(
+                    post_to(m_sink, m_sink.endpoint, "application/json", "{\"records\":[" + records + "]}", false));
                 records.clear();
             }
         };
         json::object record;
-        for (std::string_view line : lines) {
+        for (std::string_view line : batch.lines) {
             if (!parse(line, record)) {
                 continue;
             }
@@ -287,11 +292,12 @@ public:
                 }
                 if (!word.empty() && word != m_last_status) {
                     flush_logs();  // in order: what was logged before the status change, then it
-                    requests.push_back(HttpRequest{
-                        m_sink.splight_host + "/" + m_sink.splight_api_version + "/engine/component/components/" +
-                            m_sink.splight_component_id + "/update-status/",
-                        "application/x-www-form-urlencoded", "deployment_status=" + form_escape(word), false,
-                        m_sink.authorization});
+                    requests.push_back(post_to(m_sink,
+                                               m_sink.splight_host + "/" + m_sink.splight_api_version +
+                                                   "/engine/component/components/" + m_sink.splight_component_id +
+                                                   "/update-status/",
+                                               "application/x-www-form-urlencoded",
+                                               "deployment_status=" + form_escape(word), false));
                     m_last_status = word;
                 }
                 continue;

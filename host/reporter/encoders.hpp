@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "reporter/http_client.hpp"
+#include "reporter/journal_tail.hpp"
 #include "reporter/sink.hpp"
 
 namespace pyhost::reporter {
@@ -23,9 +24,10 @@ struct RunIdentity {
 class Encoder {
 public:
     virtual ~Encoder() = default;
-    // The requests that deliver `lines` (journal lines, without their newline), in order.
-    // Status changes become their own requests for sinks that have a status endpoint.
-    virtual std::vector<HttpRequest> encode(std::span<const std::string_view> lines) = 0;
+    // The requests that deliver the batch's lines, in order. Status changes become their own
+    // requests for sinks that have a status endpoint. A request may borrow the batch's bytes
+    // (HttpRequest::borrowed_body): it is sent before the batch is read again.
+    virtual std::vector<HttpRequest> encode(const Batch& batch) = 0;
 };
 
 std::unique_ptr<Encoder> make_encoder(const Sink& sink, const RunIdentity& identity);

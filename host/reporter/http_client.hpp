@@ -6,6 +6,7 @@
 #include <chrono>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "reporter/curl_api.hpp"
@@ -25,6 +26,11 @@ struct HttpRequest {
     std::string body;
     bool gzip = true;            // compress the body (Content-Encoding: gzip)
     std::string authorization;   // header value, or empty
+    // A body that lives elsewhere until the request is sent (JSON Lines: the batch's own
+    // journal bytes); when set, it is sent instead of `body`.
+    std::string_view borrowed_body;
+
+    std::string_view payload() const { return borrowed_body.data() != nullptr ? borrowed_body : std::string_view(body); }
 };
 
 struct HttpOutcome {
@@ -56,6 +62,7 @@ private:
     CurlHandle m_handle;
     std::string m_response;
     std::string m_retry_after;
+    std::string m_compressed;  // reused: grown, never shrunk (see gzip_into)
 };
 
 // The retry rule of Fluent Bit, the OTLP specification and S3 (503 SlowDown): 408, 429 and 5xx
@@ -72,8 +79,13 @@ std::chrono::milliseconds backoff_delay(int attempt, std::chrono::milliseconds b
 // (against tls.ca_bundle if set) and the client certificate for mutual TLS.
 void apply_common_options(const CurlApi& curl, CURL* handle, const TlsOptions& tls);
 
-// gzip (RFC 1952) of `data` at a fast level. Empty on failure.
-std::string gzip(const std::string& data);
+// gzip (RFC 1952) of `data` at a fast level into `out`, reused from call to call: it only
+// grows, so a steady stream of batches costs no page faults. Returns the compressed size (the
+// bytes at the start of `out`), 0 on failure.
+std::size_t gzip_into(std::string_view data, std::string& out);
+
+// The same into a string of its own. Empty on failure.
+std::string gzip(std::string_view data);
 
 // The delay a Retry-After header value asks for: delay-seconds or an HTTP-date. -1 if neither.
 std::chrono::milliseconds parse_retry_after(const std::string& value, std::chrono::system_clock::time_point now);

@@ -7,6 +7,33 @@
 #include <unistd.h>
 
 namespace pyhost::reporter {
+namespace {
+
+// Splits batch.buffer[0, filled) into complete lines, at most max_records; sets batch.end.
+void split_lines(Batch& batch, std::size_t filled, std::size_t max_records) {
+    batch.lines.clear();
+    const std::string_view bytes = std::string_view(batch.buffer).substr(0, filled);
+    std::size_t start = 0;
+    while (batch.lines.size() < max_records) {
+        const std::size_t newline = bytes.find('\n', start);
+        if (newline == std::string_view::npos) {
+            break;  // an incomplete last line: the writer is still writing it
+        }
+        batch.lines.emplace_back(bytes.data() + start, newline - start);
+        start = newline + 1;
+    }
+    batch.end = batch.begin + start;
+}
+
+}  // namespace
+
+Batch batch_of_text(std::string text, std::uint64_t offset, std::size_t max_records) {
+    Batch batch;
+    batch.begin = offset;
+    batch.buffer = std::move(text);
+    split_lines(batch, batch.buffer.size(), max_records);
+    return batch;
+}
 
 JournalTail::JournalTail(std::string path) : m_path(std::move(path)) {}
 
@@ -34,35 +61,29 @@ std::uint64_t JournalTail::size() {
 bool JournalTail::read(std::uint64_t offset, std::size_t max_records, std::size_t max_bytes, Batch& out) {
     out.begin = offset;
     out.end = offset;
-    out.buffer.clear();
     out.lines.clear();
     if (!ensure_open()) {
         return false;
     }
     std::size_t want = max_bytes;
+    std::size_t filled = 0;
     for (;;) {
-        out.buffer.resize(want);
+        // Grown, never shrunk: a fresh buffer per read would cost its page faults (and
+        // resize()'s zero-filling) on every batch, for the whole journal.
+        if (out.buffer.size() < want) {
+            out.buffer.resize(want);
+        }
         const ssize_t got = ::pread(m_fd, out.buffer.data(), want, static_cast<off_t>(offset));
         if (got <= 0) {
-            out.buffer.clear();
             return false;
         }
-        out.buffer.resize(static_cast<std::size_t>(got));
-        if (out.buffer.find('\n') != std::string::npos || static_cast<std::size_t>(got) < want) {
+        filled = static_cast<std::size_t>(got);
+        if (std::memchr(out.buffer.data(), '\n', filled) != nullptr || filled < want) {
             break;
         }
         want *= 2;  // one line longer than max_bytes: read it whole
     }
-    std::size_t start = 0;
-    while (out.lines.size() < max_records) {
-        const std::size_t newline = out.buffer.find('\n', start);
-        if (newline == std::string::npos) {
-            break;  // an incomplete last line: the writer is still writing it
-        }
-        out.lines.emplace_back(out.buffer.data() + start, newline - start);
-        start = newline + 1;
-    }
-    out.end = offset + start;
+    split_lines(out, filled, max_records);
     return !out.lines.empty();
 }
 

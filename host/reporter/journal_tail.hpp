@@ -11,9 +11,18 @@ namespace pyhost::reporter {
 struct Batch {
     std::uint64_t begin = 0;  // journal offset of the first line
     std::uint64_t end = 0;    // offset just past the last line's newline
+    // The journal's bytes from `begin`; may hold more than the batch (an incomplete line, or
+    // room kept from an earlier read: the buffer is reused and only grows).
     std::string buffer;
     std::vector<std::string_view> lines;  // into buffer, without newlines
+
+    // The batch's lines as the journal holds them, each with its newline.
+    std::string_view text() const { return std::string_view(buffer).substr(0, end - begin); }
 };
+
+// The complete lines of `text` (at most `max_records`) as a batch starting at `offset`.
+Batch batch_of_text(std::string text, std::uint64_t offset = 0,
+                    std::size_t max_records = static_cast<std::size_t>(-1));
 
 class JournalTail {
 public:

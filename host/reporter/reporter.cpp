@@ -78,7 +78,7 @@ bool Shipper::wait_for(std::chrono::milliseconds delay) {
 
 // Sends one batch until it is acknowledged, rejected for good, or the deadline passes.
 bool Shipper::deliver(Batch& batch) {
-    std::vector<HttpRequest> requests = m_encoder->encode(batch.lines);
+    std::vector<HttpRequest> requests = m_encoder->encode(batch);
     for (const HttpRequest& request : requests) {
         for (int attempt = 0;; ++attempt) {
             const HttpOutcome outcome = m_client.post(request);

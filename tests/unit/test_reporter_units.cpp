@@ -79,6 +79,43 @@ TEST_CASE("gzip bodies inflate back to the original") {
     CHECK(gunzip(packed) == text);
 }
 
+TEST_CASE("gzip into a reused buffer: each result inflates back, the buffer only grows") {
+    std::string buffer;
+    const std::string big(200000, 'x');
+    const std::size_t big_size = gzip_into(big, buffer);
+    REQUIRE(big_size > 0);
+    CHECK(gunzip(buffer.substr(0, big_size)) == big);
+    const std::size_t capacity = buffer.size();
+    const std::string small = "{\"seq\":1}\n";
+    const std::size_t small_size = gzip_into(small, buffer);
+    REQUIRE(small_size > 0);
+    CHECK(gunzip(buffer.substr(0, small_size)) == small);
+    CHECK(buffer.size() == capacity);
+}
+
+TEST_CASE("a batch holds complete lines only, and its text is theirs with their newlines") {
+    const Batch batch = batch_of_text("{\"seq\":1}\n{\"seq\":2}\n{\"seq\":3", 100);
+    REQUIRE(batch.lines.size() == 2);
+    CHECK(batch.lines[1] == "{\"seq\":2}");
+    CHECK((batch.begin == 100 && batch.end == 120));
+    CHECK(batch.text() == "{\"seq\":1}\n{\"seq\":2}\n");
+    CHECK(batch_of_text("a\nb\nc\n", 0, 2).text() == "a\nb\n");
+}
+
+TEST_CASE("the JSON Lines encoder posts the batch's journal text as it is, without a copy") {
+    Sink sink;
+    sink.kind = SinkKind::jsonl;
+    sink.endpoint = "http://c/ingest";
+    auto encoder = make_encoder(sink, RunIdentity{"svc", "", ""});
+    const Batch batch = batch_of_text("{\"seq\":1}\n{\"seq\":2}\n");
+    const auto requests = encoder->encode(batch);
+    REQUIRE(requests.size() == 1);
+    CHECK(requests[0].payload() == batch.text());
+    CHECK(requests[0].payload().data() == batch.buffer.data());
+    CHECK(requests[0].gzip);
+    CHECK(requests[0].content_type == "application/x-ndjson");
+}
+
 TEST_CASE("journal timestamps convert to nanoseconds") {
     CHECK(timestamp_nanos("1970-01-01T00:00:01.000002Z") == 1'000'002'000);
     CHECK(timestamp_nanos("2023-11-14T22:13:20.500000Z") == 1'700'000'000'500'000'000LL);
@@ -104,13 +141,17 @@ TEST_CASE("the Splight encoder posts status changes between the logs around them
     sink.authorization = "Splight a s";
     const RunIdentity identity{"svc", "c1", ""};
     auto encoder = make_encoder(sink, identity);
-    const std::string_view lines[] = {
-        R"({"seq":1,"ts":"2026-01-01T00:00:00.000000Z","run_id":"r","stream":"status","level":"INFO","logger":null,"message":"running","status":"running"})",
-        R"({"seq":2,"ts":"2026-01-01T00:00:00.000001Z","run_id":"r","stream":"stdout","level":"INFO","logger":null,"message":"hi"})",
-        R"({"seq":3,"ts":"2026-01-01T00:00:00.000002Z","run_id":"r","stream":"status","level":"INFO","logger":null,"message":"running","status":"running","heartbeat":true})",
-        R"({"seq":4,"ts":"2026-01-01T00:00:00.000003Z","run_id":"r","stream":"status","level":"INFO","logger":null,"message":"finished","status":"finished","exit_code":0})",
-    };
-    const auto requests = encoder->encode(lines);
+    const Batch batch = batch_of_text(
+        R"({"seq":1,"ts":"2026-01-01T00:00:00.000000Z","run_id":"r","stream":"status","level":"INFO","logger":null,"message":"running","status":"running"})"
+        "\n"
+        R"({"seq":2,"ts":"2026-01-01T00:00:00.000001Z","run_id":"r","stream":"stdout","level":"INFO","logger":null,"message":"hi"})"
+        "\n"
+        R"({"seq":3,"ts":"2026-01-01T00:00:00.000002Z","run_id":"r","stream":"status","level":"INFO","logger":null,"message":"running","status":"running","heartbeat":true})"
+        "\n"
+        R"({"seq":4,"ts":"2026-01-01T00:00:00.000003Z","run_id":"r","stream":"status","level":"INFO","logger":null,"message":"finished","status":"finished","exit_code":0})"
+        "\n");
+    REQUIRE(batch.lines.size() == 4);
+    const auto requests = encoder->encode(batch);
     REQUIRE(requests.size() == 3);
     CHECK(requests[0].url == "http://e/v4/engine/component/components/c1/update-status/");
     CHECK(requests[0].body == "deployment_status=Running");
