@@ -1,6 +1,7 @@
 #include "capture/json_text.hpp"
 
 #include <charconv>
+#include <cstdint>
 #include <cstring>
 #include <ctime>
 
@@ -66,6 +67,21 @@ constexpr bool k_special[256] = {
 #undef PYHOST_S16
 };
 
+namespace {
+
+// Whether any of the eight bytes of `word` is special (see k_special): below 0x20, '"', '\\'
+// or 0x80 and above. Exact as a yes/no answer (the borrows of the zero-byte tests only spill
+// above a byte that is itself a match).
+bool any_special(std::uint64_t word) {
+    constexpr std::uint64_t ones = 0x0101010101010101ULL;
+    constexpr std::uint64_t highs = 0x8080808080808080ULL;
+    const auto any_zero = [&](std::uint64_t x) { return ((x - ones) & ~x & highs) != 0; };
+    const bool below_space = ((word - ones * 0x20) & ~word & highs) != 0;
+    return (word & highs) != 0 || below_space || any_zero(word ^ (ones * '"')) || any_zero(word ^ (ones * '\\'));
+}
+
+}  // namespace
+
 void append_string(std::string& out, std::string_view text) {
     out += '"';
     std::size_t i = 0;
@@ -73,6 +89,16 @@ void append_string(std::string& out, std::string_view text) {
     const auto flush_run = [&] { out.append(text.data() + run_start, i - run_start); };
     const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
     while (i < text.size()) {
+        // Plain text eight bytes at a time: the journal escapes every line a program prints.
+        for (std::uint64_t word = 0; i + 8 <= text.size(); i += 8) {
+            std::memcpy(&word, bytes + i, 8);
+            if (any_special(word)) {
+                break;
+            }
+        }
+        if (i >= text.size()) {
+            break;
+        }
         const unsigned char c = bytes[i];
         if (!k_special[c]) {
             ++i;

@@ -1,3 +1,4 @@
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -21,6 +22,76 @@ TEST_CASE("JSON strings: escapes, valid UTF-8 kept, invalid bytes as lone surrog
     out.clear();
     json::append_string(out, std::string_view("\xed\xa0\x80", 3));  // an encoded surrogate is not UTF-8
     CHECK(out == "\"\\udced\\udca0\\udc80\"");
+}
+
+namespace {
+
+// append_string's contract, one byte at a time: the reference its word-at-a-time scan must match.
+// (A multi-byte sequence is judged by append_string itself on at most four bytes, which it
+// scans a byte at a time.)
+std::string reference_json_string(std::string_view text) {
+    std::string out = "\"";
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const auto c = static_cast<unsigned char>(text[i]);
+        if (c >= 0x80) {
+            std::string one;
+            json::append_string(one, text.substr(i, 1));  // a lone byte: escaped unless valid
+            std::size_t length = 0;
+            for (std::size_t n = 2; n <= 4 && i + n <= text.size(); ++n) {
+                std::string whole;
+                json::append_string(whole, text.substr(i, n));
+                std::string kept = "\"";
+                kept.append(text.substr(i, n));
+                kept += '"';
+                if (whole == kept) {
+                    length = n;
+                    break;
+                }
+            }
+            if (length != 0) {
+                out += text.substr(i, length);
+                i += length - 1;
+            } else {
+                out += one.substr(1, one.size() - 2);
+            }
+            continue;
+        }
+        switch (c) {
+        case '"': out += "\\\""; break;
+        case '\\': out += "\\\\"; break;
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        case '\t': out += "\\t"; break;
+        case '\b': out += "\\b"; break;
+        case '\f': out += "\\f"; break;
+        default:
+            if (c < 0x20) {
+                char escape[8];
+                std::snprintf(escape, sizeof escape, "\\u%04x", c);
+                out += escape;
+            } else {
+                out += static_cast<char>(c);
+            }
+        }
+    }
+    return out + "\"";
+}
+
+}  // namespace
+
+TEST_CASE("JSON strings: the word-at-a-time scan finds every special byte at every offset") {
+    const std::string specials[] = {"\"", "\\", "\n", "\x01", "\x1f", "\x7f", "\xff", "\xc3\xa9", "\xe2\x9c\x93", "\xf0\x9f\x98\x80", "\xed\xa0\x80", " ", "~"};
+    for (const std::string& special : specials) {
+        for (std::size_t length = 0; length <= 24; ++length) {
+            for (std::size_t at = 0; at <= length; ++at) {
+                const std::string text = std::string(at, 'a') + special + std::string(length - at, 'b');
+                std::string out;
+                json::append_string(out, text);
+                INFO("special byte(s) at " << at << " of " << text.size());
+                CHECK(out == reference_json_string(text));
+            }
+        }
+    }
 }
 
 TEST_CASE("timestamps: UTC with microseconds, cached per second") {
