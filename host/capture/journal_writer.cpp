@@ -167,10 +167,21 @@ void JournalWriter::next_seq() {
 // The hot path: one stdout/stderr/native line.
 void JournalWriter::emit_line(const LineKey& key, std::int64_t ts, std::string_view text, bool continued) {
     next_seq();
-    m_journal += "{\"seq\":";
-    m_journal.append(m_seq_text, m_seq_digits);
-    m_journal += ",\"ts\":";
-    m_timestamps.append(m_journal, ts);
+    // The head `{"seq":N,"ts":"..."` put together on the stack and appended once.
+    const std::string_view stamp = m_timestamps.format(ts);
+    constexpr std::string_view open = "{\"seq\":";
+    constexpr std::string_view ts_key = ",\"ts\":";
+    char head[open.size() + sizeof m_seq_text + ts_key.size() + 32];
+    char* end = head;
+    const auto put = [&end](const char* bytes, std::size_t size) {
+        std::memcpy(end, bytes, size);
+        end += size;
+    };
+    put(open.data(), open.size());
+    put(m_seq_text, m_seq_digits);
+    put(ts_key.data(), ts_key.size());
+    put(stamp.data(), stamp.size());
+    m_journal.append(head, static_cast<std::size_t>(end - head));
     if (key.pid != m_main_pid) {
         m_journal += ",\"pid\":";
         json::append_int(m_journal, key.pid);

@@ -149,7 +149,7 @@ void append_timestamp(std::string& out, std::int64_t unix_micros) {
     out.append(buffer, static_cast<std::size_t>(n));
 }
 
-void TimestampFormatter::append(std::string& out, std::int64_t unix_micros) {
+std::string_view TimestampFormatter::format(std::int64_t unix_micros) {
     if (unix_micros != m_micros) {
         std::int64_t second = unix_micros / 1'000'000;
         std::int64_t micros = unix_micros % 1'000'000;
@@ -173,7 +173,7 @@ void TimestampFormatter::append(std::string& out, std::int64_t unix_micros) {
         }
         m_micros = unix_micros;
     }
-    out.append(m_text, m_size);
+    return {m_text, m_size};
 }
 
 void append_int(std::string& out, std::int64_t value) {

@@ -21,7 +21,9 @@ void append_timestamp(std::string& out, std::int64_t unix_micros);
 // so a run of records from one chunk or one second costs a copy, not a calendar computation.
 class TimestampFormatter {
 public:
-    void append(std::string& out, std::int64_t unix_micros);
+    void append(std::string& out, std::int64_t unix_micros) { out.append(format(unix_micros)); }
+    // The quoted text of `unix_micros`; valid until the next call.
+    std::string_view format(std::int64_t unix_micros);
 
 private:
     std::int64_t m_micros = -1;
