@@ -73,8 +73,12 @@ public:
     std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
     Tap taps[3];
 
-    std::thread thread;             // written by start_thread() and finish() only
+    std::thread thread;             // written by start_thread() only; never joined (see finish())
     std::atomic<bool> consumer_running{false};
+    // The consumer's role: reading the ring and writing the journal. The capture thread holds
+    // it for each pass between two polls; finish() takes it for good.
+    std::mutex consumer_mutex;
+    bool handed_over = false;  // under consumer_mutex: finish() has the role, the thread leaves
     int wake_fd = -1;
     std::atomic<bool> consumer_sleeping{false};
     std::atomic<bool> stop{false};
@@ -342,6 +346,10 @@ void State::run_thread() noexcept {
         }
         const int ready = poll(fds, count, timeout);
         consumer_sleeping.store(false);
+        std::unique_lock consumer(consumer_mutex);
+        if (handed_over) {
+            return;  // finish() wrote the rest, the final status last
+        }
         if (ready > 0 && (fds[0].revents & POLLIN)) {
             std::uint64_t value = 0;
             (void)::read(wake_fd, &value, sizeof value);
@@ -903,13 +911,16 @@ void finish(const run::Outcome& outcome) noexcept {
     // Everything queued so far goes out first, then the last partial lines, and the final
     // status is the journal's last record.
     state->accepting.store(false, std::memory_order_release);
+    state->stop.store(true, std::memory_order_release);
     if (!t_capture_thread) {
-        state->stop.store(true, std::memory_order_release);
-        const std::uint64_t one = 1;
-        (void)::write(state->wake_fd, &one, sizeof one);
-        if (state->thread.joinable()) {
-            state->thread.join();
-        }
+        // Take the consumer's role instead of waking the capture thread and joining it: the
+        // thread is normally asleep in poll(), and waking an idle CPU costs up to a millisecond
+        // in a virtual machine, on every run's exit. At most its current pass is waited for.
+        // The role is never given back: the thread, if it wakes before the process ends,
+        // leaves. (On the capture thread itself, which ends a run on a signal, it holds it.)
+        std::unique_lock consumer(state->consumer_mutex);
+        state->handed_over = true;
+        consumer.release();
     }
     state->consume();
     state->writer->flush_partial_lines();
