@@ -78,7 +78,9 @@ public:
     // The consumer's role: reading the ring and writing the journal. The capture thread holds
     // it for each pass between two polls; finish() takes it for good.
     std::mutex consumer_mutex;
-    bool handed_over = false;  // under consumer_mutex: finish() has the role, the thread leaves
+    // Under consumer_mutex: finish() has taken the role. finish() never unlocks the mutex, so
+    // this only guards against a future path that would.
+    bool handed_over = false;
     int wake_fd = -1;
     std::atomic<bool> consumer_sleeping{false};
     std::atomic<bool> stop{false};
@@ -916,8 +918,9 @@ void finish(const run::Outcome& outcome) noexcept {
         // Take the consumer's role instead of waking the capture thread and joining it: the
         // thread is normally asleep in poll(), and waking an idle CPU costs up to a millisecond
         // in a virtual machine, on every run's exit. At most its current pass is waited for.
-        // The role is never given back: the thread, if it wakes before the process ends,
-        // leaves. (On the capture thread itself, which ends a run on a signal, it holds it.)
+        // The role is never given back: the thread, should it wake, waits for the mutex until
+        // the process ends. (On the capture thread itself, which ends a run on a signal, the
+        // role is held already.)
         std::unique_lock consumer(state->consumer_mutex);
         state->handed_over = true;
         consumer.release();
