@@ -76,11 +76,8 @@ public:
     std::thread thread;             // written by start_thread() only; never joined (see finish())
     std::atomic<bool> consumer_running{false};
     // The consumer's role: reading the ring and writing the journal. The capture thread holds
-    // it for each pass between two polls; finish() takes it for good.
+    // it for each pass between two polls; finish() takes it for good (never unlocks it).
     std::mutex consumer_mutex;
-    // Under consumer_mutex: finish() has taken the role. finish() never unlocks the mutex, so
-    // this only guards against a future path that would.
-    bool handed_over = false;
     int wake_fd = -1;
     std::atomic<bool> consumer_sleeping{false};
     std::atomic<bool> stop{false};
@@ -348,10 +345,7 @@ void State::run_thread() noexcept {
         }
         const int ready = poll(fds, count, timeout);
         consumer_sleeping.store(false);
-        std::unique_lock consumer(consumer_mutex);
-        if (handed_over) {
-            return;  // finish() wrote the rest, the final status last
-        }
+        const std::lock_guard consumer(consumer_mutex);  // after finish(): waits until the process ends
         if (ready > 0 && (fds[0].revents & POLLIN)) {
             std::uint64_t value = 0;
             (void)::read(wake_fd, &value, sizeof value);
@@ -921,9 +915,7 @@ void finish(const run::Outcome& outcome) noexcept {
         // The role is never given back: the thread, should it wake, waits for the mutex until
         // the process ends. (On the capture thread itself, which ends a run on a signal, the
         // role is held already.)
-        std::unique_lock consumer(state->consumer_mutex);
-        state->handed_over = true;
-        consumer.release();
+        state->consumer_mutex.lock();
     }
     state->consume();
     state->writer->flush_partial_lines();
