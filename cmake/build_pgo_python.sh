@@ -16,7 +16,7 @@
 #   PYHOST_PGO_TASK    the training run: "pgo" (default: CPython's `-m test --pgo`) or "debian"
 #                      (debian/rules' PROFILE_TASK: most of the test suite, one test per process)
 #   PYHOST_PGO_JOBS    parallel jobs (default: the number of cores)
-#   PYHOST_PGO_NICE    niceness of the build (default 10)
+#   PYHOST_PGO_NICE    niceness of the build (default 10; at most 16, see below)
 #
 # Needs root or sudo for apt-get (the source package and the build dependencies), and Debian's
 # archive with the source of the installed version. Fails, saying why, rather than build anything
@@ -70,6 +70,14 @@ if [ -f "$dest/libpython3.11.a" ] && [ -f "$dest/BUILD-INFO" ] &&
     say "up to date: $dest/libpython3.11.a (CPython $version, GCC $gcc_version)"
     exit 0
 fi
+
+# configure's test for a broken nice() calls nice(1) then nice(2) and expects them to differ:
+# at niceness 17 or more they are both clamped to 19, and pyconfig.h would differ from Debian's.
+case "$niceness" in
+'' | *[!0-9]*) die "PYHOST_PGO_NICE must be a niceness from 0 to 16, not '$niceness'" ;;
+esac
+[ $(($(nice) + niceness)) -le 16 ] ||
+    die "the build would run at niceness $(($(nice) + niceness)) (PYHOST_PGO_NICE=$niceness on top of $(nice)): at 17 or more configure takes nice() for broken; use at most 16 in all"
 
 say "building libpython3.11.a for python3.11 $version with GCC $gcc_version into $dest"
 say "(Debian's source package, PGO task '$task', $jobs jobs; this takes a while)"
