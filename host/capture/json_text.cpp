@@ -1,6 +1,8 @@
 #include "capture/json_text.hpp"
 
+#include <algorithm>
 #include <charconv>
+#include <cstdio>
 #include <cstdint>
 #include <cstring>
 #include <ctime>
@@ -132,7 +134,13 @@ void append_string(std::string& out, std::string_view text) {
     out += '"';
 }
 
-void append_timestamp(std::string& out, std::int64_t unix_micros) {
+namespace {
+
+// Writes the quoted RFC 3339 text of `unix_micros` ("YYYY-MM-DDTHH:MM:SS.uuuuuuZ" with its
+// quotes) and returns its length. No allocation: the capture thread formats its first record
+// with it, and a first malloc() on that thread would create a glibc arena (an mmap, two munmaps
+// and an mprotect, each a TLB shootdown to the CPU running the program).
+std::size_t format_timestamp(char (&buffer)[k_timestamp_capacity], std::int64_t unix_micros) {
     std::int64_t seconds = unix_micros / 1'000'000;
     std::int64_t micros = unix_micros % 1'000'000;
     if (micros < 0) {
@@ -142,11 +150,17 @@ void append_timestamp(std::string& out, std::int64_t unix_micros) {
     const std::time_t t = static_cast<std::time_t>(seconds);
     std::tm utc{};
     gmtime_r(&t, &utc);
-    char buffer[40];
     const int n = std::snprintf(buffer, sizeof buffer, "\"%04d-%02d-%02dT%02d:%02d:%02d.%06dZ\"",
                                 utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday, utc.tm_hour,
                                 utc.tm_min, utc.tm_sec, static_cast<int>(micros));
-    out.append(buffer, static_cast<std::size_t>(n));
+    return std::min(static_cast<std::size_t>(n), sizeof buffer - 1);
+}
+
+}  // namespace
+
+void append_timestamp(std::string& out, std::int64_t unix_micros) {
+    char buffer[k_timestamp_capacity];
+    out.append(buffer, format_timestamp(buffer, unix_micros));
 }
 
 std::string_view TimestampFormatter::format(std::int64_t unix_micros) {
@@ -158,10 +172,7 @@ std::string_view TimestampFormatter::format(std::int64_t unix_micros) {
             --second;
         }
         if (second != m_second) {
-            std::string full;
-            append_timestamp(full, unix_micros);
-            m_size = full.size();
-            std::memcpy(m_text, full.data(), m_size);
+            m_size = format_timestamp(m_text, unix_micros);
             m_second = second;
         } else {
             // Rewrite the six microsecond digits before `Z"`.

@@ -2,6 +2,7 @@
 // million records per second and must not build a document tree per record.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -13,6 +14,9 @@ namespace pyhost::capture::json {
 // surrogate escape \udc80..\udcff, Python's surrogateescape, so the original bytes can be
 // recovered exactly (json.loads(...).encode("utf-8", "surrogateescape")).
 void append_string(std::string& out, std::string_view text);
+
+// Room for a quoted timestamp as below (29 bytes) and snprintf's terminator, for any int64.
+inline constexpr std::size_t k_timestamp_capacity = 40;
 
 // Appends a UTC timestamp, microsecond resolution: "2026-11-22T05:09:45.123456Z".
 void append_timestamp(std::string& out, std::int64_t unix_micros);
@@ -28,7 +32,7 @@ public:
 private:
     std::int64_t m_micros = -1;
     std::int64_t m_second = -1;
-    char m_text[32] = {};  // "YYYY-MM-DDTHH:MM:SS.uuuuuuZ" with quotes
+    char m_text[k_timestamp_capacity] = {};  // "YYYY-MM-DDTHH:MM:SS.uuuuuuZ" with quotes
     std::size_t m_size = 0;
 };
 
