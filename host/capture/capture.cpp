@@ -102,7 +102,7 @@ public:
     std::mutex finish_mutex;
     bool finished = false;
 
-    std::unique_ptr<JournalWriter> writer;  // capture thread only (and finish, after join)
+    std::unique_ptr<JournalWriter> writer;  // whoever holds consumer_mutex (and start())
 
     // Capture's own descriptors, fixed after start(); see is_internal_fd().
     int internal_fds[8] = {-1, -1, -1, -1, -1, -1, -1, -1};
@@ -126,11 +126,16 @@ public:
         }
     }
 
+    // Producers: wakes the capture thread if it sleeps (the cheap load first: most pushes find
+    // it awake).
     void wake() noexcept {
         if (consumer_sleeping.load(std::memory_order_relaxed) && consumer_sleeping.exchange(false)) {
-            const std::uint64_t one = 1;
-            (void)::write(wake_fd, &one, sizeof one);
+            post_wake();
         }
+    }
+    void post_wake() noexcept {
+        const std::uint64_t one = 1;
+        (void)::write(wake_fd, &one, sizeof one);
     }
 
     bool reserve(std::uint32_t size, EntryRing::Reservation& out) noexcept;
@@ -324,7 +329,7 @@ void State::run_thread() noexcept {
 
     bool busy = false;
     auto next_heartbeat = std::chrono::steady_clock::now() + config.heartbeat;
-    for (;;) {
+    while (!stop.load(std::memory_order_acquire)) {
         pollfd fds[3];
         nfds_t count = 0;
         fds[count++] = {wake_fd, POLLIN, 0};
@@ -343,9 +348,23 @@ void State::run_thread() noexcept {
                 timeout = static_cast<int>(std::clamp<long long>(until.count(), 0, timeout));
             }
         }
+        // finish() has begun and does the last drain itself: end now, while the program's
+        // thread is still busy, so that the process's exit need not wake this thread to end
+        // it (on a virtual machine an idle CPU takes up to a millisecond to wake). Asked again
+        // after consumer_sleeping is set (both sequentially consistent): either finish() sees
+        // this thread asleep and wakes it, or this thread sees the stop here.
+        if (stop.load()) {
+            return;
+        }
         const int ready = poll(fds, count, timeout);
         consumer_sleeping.store(false);
-        const std::lock_guard consumer(consumer_mutex);  // after finish(): waits until the process ends
+        if (stop.load()) {
+            return;
+        }
+        std::unique_lock consumer(consumer_mutex);
+        if (stop.load(std::memory_order_acquire)) {
+            return;  // finish() began while this thread waited for the role
+        }
         if (ready > 0 && (fds[0].revents & POLLIN)) {
             std::uint64_t value = 0;
             (void)::read(wake_fd, &value, sizeof value);
@@ -389,9 +408,6 @@ void State::run_thread() noexcept {
             pthread_sigmask(SIG_UNBLOCK, &only, nullptr);
             ::raise(signal_number);  // the default action ends the whole process
             std::_Exit(128 + signal_number);
-        }
-        if (stop.load(std::memory_order_acquire) && ring.empty()) {
-            return;
         }
     }
 }
@@ -762,12 +778,14 @@ ssize_t hooked_write(int fd, const void* data, std::size_t size, bool native) no
 
 bool is_internal_fd(int fd) noexcept {
     State* state = g_state;
-    if (state == nullptr || fd < 3 || ::getpid() != state->pid) {
-        return false;  // forked and vforked children may close anything
+    if (state == nullptr || fd < 3) {
+        return false;
     }
     for (int internal : state->internal_fds) {
         if (internal == fd) {
-            return true;
+            // Forked and vforked children may close anything. Asked only now: every close()
+            // of the program's own files comes here, and getpid() is a system call.
+            return ::getpid() == state->pid;
         }
     }
     return false;
@@ -905,6 +923,13 @@ void finish(const run::Outcome& outcome) noexcept {
         return;
     }
     state->finished = true;
+    // The capture thread ends at its next wake-up, which is now: it ends on its own CPU while
+    // this one finishes, instead of being woken to die when the process exits. From here on
+    // this function does the consumer's work itself.
+    state->stop.store(true);
+    if (state->consumer_sleeping.exchange(false)) {  // read-modify-write: ordered after the store
+        state->post_wake();
+    }
     // C stdio buffers (CPython prints --version and usage with printf; C extensions too) are
     // flushed by exit() only after this: push them into the pipes now.
     std::fflush(nullptr);
@@ -927,14 +952,12 @@ void finish(const run::Outcome& outcome) noexcept {
     // Everything queued so far goes out first, then the last partial lines, and the final
     // status is the journal's last record.
     state->accepting.store(false, std::memory_order_release);
-    state->stop.store(true, std::memory_order_release);
     if (!t_capture_thread) {
-        // Take the consumer's role instead of waking the capture thread and joining it: the
-        // thread is normally asleep in poll(), and waking an idle CPU costs up to a millisecond
-        // in a virtual machine, on every run's exit. At most its current pass is waited for.
-        // The role is never given back: the thread, should it wake, waits for the mutex until
-        // the process ends. (On the capture thread itself, which ends a run on a signal, the
-        // role is held already.)
+        // Take the consumer's role instead of joining the capture thread: at most its current
+        // pass is waited for, not its wake-up and end. The role is never given back: the
+        // thread, should it still come for it, waits for the mutex until the process ends.
+        // (On the capture thread itself, which ends a run on a signal, the role is held
+        // already.)
         state->consumer_mutex.lock();
     }
     state->consume();
