@@ -6,8 +6,8 @@
 #include <chrono>
 #include <csignal>
 #include <cstring>
+#include <memory>
 #include <mutex>
-#include <thread>
 
 #include <fcntl.h>
 #include <linux/kcmp.h>
@@ -24,6 +24,7 @@
 #include "capture/final_status.hpp"
 #include "capture/journal_writer.hpp"
 #include "capture/json_text.hpp"
+#include "common/native_thread.hpp"
 #include "diag/log.hpp"
 #include "run/exit_path.hpp"
 
@@ -73,8 +74,7 @@ public:
     std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
     Tap taps[3];
 
-    std::thread thread;             // written by start_thread() only; never joined (see finish())
-    std::atomic<bool> consumer_running{false};
+    std::atomic<bool> consumer_running{false};  // the capture thread exists (start_thread())
     // The consumer's role: reading the ring and writing the journal. The capture thread holds
     // it for each pass between two polls; finish() takes it for good (never unlocks it).
     std::mutex consumer_mutex;
@@ -688,9 +688,20 @@ bool start(const Config& config, std::span<char* const> program_argv, RealWrite 
 
 void start_thread() {
     State* state = g_state;
-    if (state != nullptr && !state->consumer_running.load() && !state->finished) {
-        state->consumer_running.store(true, std::memory_order_release);
-        state->thread = std::thread([state] { state->run_thread(); });
+    if (state == nullptr || state->consumer_running.load() || state->finished) {
+        return;
+    }
+    // Set first: the thread's first pass may already see it.
+    state->consumer_running.store(true, std::memory_order_release);
+    const int error = start_detached_thread<State, &State::run_thread>(state);
+    if (error != 0) {
+        // No consumer: what the program writes waits in the ring, which finish() drains at the
+        // end; what does not fit is counted as dropped, and the count is recorded.
+        state->consumer_running.store(false, std::memory_order_release);
+        PYHOST_LOG(error) << "capture: cannot start the capture thread: " << std::strerror(error)
+                          << "; records are written at exit, and those the " << state->ring.capacity()
+                          << "-byte queue cannot hold are counted as dropped";
+        push_note("ERROR", "capture thread not started: records are written at exit");
     }
 }
 

@@ -10,12 +10,13 @@
 #include <mutex>
 #include <stdexcept>
 #include <string>
-#include <thread>
+#include <system_error>
 
 #include <pthread.h>
 #include <unistd.h>
 
 #include "capture/capture.hpp"
+#include "common/native_thread.hpp"
 #include "diag/log.hpp"
 #include "run/exit_path.hpp"
 
@@ -37,7 +38,6 @@ struct Watchdog {
     std::mutex dump_mutex;
     bool finalizing = false;  // guarded by dump_mutex
 
-    std::thread thread;
 
     void run() noexcept;
     // Waits until `until` or stop(); true when stopped.
@@ -175,8 +175,11 @@ void start(const Limits& limits, DumpStacks dump_stacks) {
     // A forked child (os.fork, multiprocessing) has no watchdog thread, and may have copied its
     // mutexes locked: the limit is the run's, not the child's.
     pthread_atfork(nullptr, nullptr, [] { g_watchdog = nullptr; });
-    watchdog->thread = std::thread([watchdog] { watchdog->run(); });
-    watchdog->thread.detach();  // it ends with the run, or ends the run
+    // Detached: it ends with the run, or ends the run.
+    if (const int error = start_detached_thread<Watchdog, &Watchdog::run>(watchdog); error != 0) {
+        g_watchdog = nullptr;
+        throw std::system_error(error, std::generic_category(), "timeout: cannot start the watchdog thread");
+    }
 }
 
 bool expired() noexcept { return g_watchdog != nullptr && g_watchdog->expired.load(); }
