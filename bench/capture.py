@@ -12,7 +12,7 @@ pyhost+capture against plain pyhost (the cost of capture itself).
 Targets (against python3.11): start-up with capture <= 1.05 wall; 1M print() lines to a file
 <= 1.10 wall and <= 1.30 CPU (all threads); 200k logging.info() <= 1.10 wall; peak RSS <= +4 MiB.
 
-Usage: /usr/bin/python3.11 bench/capture.py [--pyhost PATH] [--rounds N] [--startup-rounds N]
+Usage: /usr/bin/python3.11 bench/capture.py [--pyhost PATH] [--rounds N] [--startup-rounds N] [--keep-page-cache]
 """
 import argparse
 import os
@@ -30,6 +30,8 @@ def main():
     parser.add_argument("--pyhost", default=benchlib.default_pyhost())
     parser.add_argument("--rounds", type=int, default=11)
     parser.add_argument("--startup-rounds", type=int, default=200)
+    parser.add_argument("--keep-page-cache", action="store_true",
+                        help="do not drop the page cache before start-up (see benchlib.drop_page_cache)")
     options = parser.parse_args()
     pyhost = os.path.abspath(options.pyhost)
     yardstick = os.path.abspath(YARDSTICK)
@@ -58,6 +60,7 @@ def main():
         }
 
     print("machine:", benchlib.machine_line())
+    print(benchlib.drop_page_cache(options.keep_page_cache))
     header = f"{'workload':<30} {'metric':<6} {'python3.11':>10}"
     for name in CONTENDERS:
         header += f" {name:>15}"

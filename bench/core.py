@@ -3,7 +3,7 @@
   start-up     `-c pass`, wall time            target: pyhost / python3.11 <= 1.05
   cpu-bound    pure-Python workload, CPU time  target: pyhost / python3.11 <= 1.00
 
-Usage: /usr/bin/python3.11 bench/core.py [--pyhost PATH] [--rounds N] [--cpu-rounds N]
+Usage: /usr/bin/python3.11 bench/core.py [--pyhost PATH] [--rounds N] [--cpu-rounds N] [--keep-page-cache]
 """
 import argparse
 import os
@@ -16,12 +16,15 @@ def main():
     parser.add_argument("--pyhost", default=benchlib.default_pyhost())
     parser.add_argument("--rounds", type=int, default=300)
     parser.add_argument("--cpu-rounds", type=int, default=21)
+    parser.add_argument("--keep-page-cache", action="store_true",
+                        help="do not drop the page cache before start-up (see benchlib.drop_page_cache)")
     options = parser.parse_args()
     env = benchlib.controlled_env()
     pyhost = os.path.abspath(options.pyhost)
     workload = os.path.join(benchlib.HERE, "workloads", "cpu_bound.py")
 
     print("machine:", benchlib.machine_line())
+    print(benchlib.drop_page_cache(options.keep_page_cache))
     print(f"{'benchmark':<12} {'python3.11':>12} {'pyhost':>12} {'ratio':>7} {'target':>7}")
 
     startup = benchlib.interleaved({
