@@ -1,4 +1,5 @@
-// Threads of pyhost's own that must not allocate: the capture thread and the timeout watchdog.
+// pyhost's own threads that allocate nothing on their way to a normal end: the capture thread
+// and the timeout watchdog.
 #pragma once
 
 #include <pthread.h>

@@ -38,7 +38,6 @@ struct Watchdog {
     std::mutex dump_mutex;
     bool finalizing = false;  // guarded by dump_mutex
 
-
     void run() noexcept;
     // Waits until `until` or stop(); true when stopped.
     bool wait_stopped(std::chrono::steady_clock::time_point until) {
@@ -178,6 +177,7 @@ void start(const Limits& limits, DumpStacks dump_stacks) {
     // Detached: it ends with the run, or ends the run.
     if (const int error = start_detached_thread<Watchdog, &Watchdog::run>(watchdog); error != 0) {
         g_watchdog = nullptr;
+        delete watchdog;
         throw std::system_error(error, std::generic_category(), "timeout: cannot start the watchdog thread");
     }
 }
