@@ -63,18 +63,24 @@ def measure(argv, env, stdout_path=os.devnull, cwd=None, stderr_path=None):
     return Measurement(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, os.waitstatus_to_exitcode(status))
 
 
+def add_page_cache_option(parser):
+    """--keep-page-cache, for the benchmarks that time start-up (see drop_page_cache)."""
+    parser.add_argument("--keep-page-cache", action="store_true",
+                        help="do not drop the page cache before start-up is timed")
+
+
 def drop_page_cache(keep=False):
     """Empties the page cache (root only) before start-up is timed; returns a line saying what
     was done, for the report.
 
     Why: how fast a binary starts depends on how its file entered the page cache, not only on
-    its bytes. Measured here with 200 interleaved rounds of `-c pass`: one pyhost binary ran at
-    1.067 of python3.11 as the linker had just written it and at 1.045 as a `cp` of it, and a
-    `cp` of python3.11 itself at 0.98-0.99 of /usr/bin/python3.11 (a fresh `strip -o` copy of
-    pyhost looked 2.5% faster than the unstripped one, and after a drop it was not). Once the
-    cache is dropped every binary is read back from disk by readahead, alike, as after a
-    reboot (which is what a container's first start sees), and the spread between copies of one
-    binary was within 0.7%.
+    its bytes. Measured here (one-off runs of 200 interleaved rounds of `-c pass`): one pyhost
+    binary ran at 1.067 of python3.11 as the linker had just written it and at 1.045 as a `cp`
+    of it, and a fresh `strip -o` copy looked 2.5% faster than the unstripped one. After a drop
+    every binary is read back from disk by readahead, as after a reboot (what a container's
+    first start sees): the three pyhost copies then ran within 0.7% of each other. It does not
+    remove all of it: a `cp` of python3.11 still ran at 0.98 of /usr/bin/python3.11 after a
+    drop, so ratios against python3.11 keep a spread of about 2% from run to run.
     """
     if keep:
         return "page cache: kept (--keep-page-cache): start-up ratios depend on each binary's cache state"

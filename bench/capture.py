@@ -30,8 +30,7 @@ def main():
     parser.add_argument("--pyhost", default=benchlib.default_pyhost())
     parser.add_argument("--rounds", type=int, default=11)
     parser.add_argument("--startup-rounds", type=int, default=200)
-    parser.add_argument("--keep-page-cache", action="store_true",
-                        help="do not drop the page cache before start-up (see benchlib.drop_page_cache)")
+    benchlib.add_page_cache_option(parser)
     options = parser.parse_args()
     pyhost = os.path.abspath(options.pyhost)
     yardstick = os.path.abspath(YARDSTICK)

@@ -16,8 +16,7 @@ def main():
     parser.add_argument("--pyhost", default=benchlib.default_pyhost())
     parser.add_argument("--rounds", type=int, default=300)
     parser.add_argument("--cpu-rounds", type=int, default=21)
-    parser.add_argument("--keep-page-cache", action="store_true",
-                        help="do not drop the page cache before start-up (see benchlib.drop_page_cache)")
+    benchlib.add_page_cache_option(parser)
     options = parser.parse_args()
     env = benchlib.controlled_env()
     pyhost = os.path.abspath(options.pyhost)

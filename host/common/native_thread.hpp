@@ -12,7 +12,7 @@ namespace pyhost {
 // callable returns, and a thread's first free() creates its malloc arena, a 128 MiB mapping
 // trimmed by two munmap()s, each a TLB shootdown of the CPUs running the program. A thread that
 // allocates nothing else never needs an arena; for the capture thread, which ends as the run
-// does, that one free() cost every captured run's exit about 0.3 ms (`-c pass`, 2 cores).
+// does, that one free() cost every captured run's exit about 0.5 ms (`-c pass`, 2 cores).
 // Detached: such a thread ends on its own (nobody joins it); `object` must outlive it.
 template <class Object, void (Object::*Run)() noexcept>
 int start_detached_thread(Object* object) noexcept {
