@@ -1,6 +1,6 @@
 """A loopback collector for the shipping benchmark: accepts POSTed batches as fast as Python
-can, counts records (JSON Lines, gzip or not; or {"records": [...]} as the sitecustomize
-yardstick sends), and answers GET /count with the total. Run as its own process, so its CPU
+can, counts records (JSON Lines as they are, zstd or gzip; or {"records": [...]} as the
+sitecustomize yardstick sends), and answers GET /count with the total. Run as its own process, so its CPU
 is not the contender's.
 
 usage: collector.py PORT_FILE   (writes the port it listens on into PORT_FILE)
@@ -11,6 +11,8 @@ import json
 import sys
 import threading
 import zlib
+
+import zstandard  # Debian's python3-zstandard
 
 lock = threading.Lock()
 count = 0
@@ -34,12 +36,24 @@ def count_lines_gzipped(body):
     return n
 
 
+def count_lines_zstd(body):
+    """Newlines in a zstd body, decompressed a piece at a time (see count_lines_gzipped)."""
+    n = 0
+    with zstandard.ZstdDecompressor().stream_reader(body) as reader:
+        while piece := reader.read(1 << 18):
+            n += piece.count(b"\n")
+    return n
+
+
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_POST(self):
         global count
-        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        try:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        except ConnectionError:  # a sender that exits mid-request (the yardstick's daemon thread)
+            return
         gzipped = self.headers.get("Content-Encoding") == "gzip"
         try:
             if self.headers.get("Content-Type", "").startswith("application/json"):
@@ -48,9 +62,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 n = len(json.loads(data)["records"]) if data.startswith(b'{"records"') else data.count(b"\n")
             elif gzipped:
                 n = count_lines_gzipped(body)
+            elif self.headers.get("Content-Encoding") == "zstd":
+                n = count_lines_zstd(body)
             else:
                 n = body.count(b"\n")
-        except (ValueError, EOFError, zlib.error):  # a body cut short (a sender exiting mid-request): refuse it
+        except (ValueError, EOFError, zlib.error, zstandard.ZstdError):  # a body cut short (a sender exiting mid-request): refuse it
             self.send_response(400)
             self.send_header("Content-Length", "0")
             self.end_headers()

@@ -1,6 +1,6 @@
 """Shipping benchmarks (issue: the reporter).
 
-  throughput   a print flood shipped end to end to a loopback collector (jsonl+http, gzip):
+  throughput   a print flood shipped end to end to a loopback collector (jsonl+http, zstd):
                records delivered per second, from start to the last record acknowledged,
                none lost                                        target >= 1,000,000 records/s
   cost         1M print() lines: pyhost capturing and shipping to the collector, against
@@ -8,8 +8,12 @@
                                                                 target wall <= 1.15, CPU <= 1.50
                and against the sitecustomize yardstick shipping to the same collector.
 
+The cost table also shows pyhost capturing into the journal without shipping (how much of the
+cost is capture's, bench/capture.py's workload), and with --earlier PATH another pyhost build
+(one from before a change, say) measured side by side in both benchmarks.
+
 The collector (bench/collector.py) is a separate process: its CPU is not the contender's.
-Usage: /usr/bin/python3.11 bench/shipping.py [--pyhost PATH] [--rounds N] [--flood N]
+Usage: /usr/bin/python3.11 bench/shipping.py [--pyhost PATH] [--earlier PATH] [--rounds N] [--flood N]
 """
 import argparse
 import os
@@ -46,10 +50,14 @@ class Collector:
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--pyhost", default=benchlib.default_pyhost())
+    parser.add_argument("--earlier", help="another pyhost, measured side by side")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--flood", type=int, default=2_000_000)
     options = parser.parse_args()
     pyhost = os.path.abspath(options.pyhost)
+    pyhosts = {"pyhost": pyhost}
+    if options.earlier:
+        pyhosts["earlier"] = os.path.abspath(options.earlier)
     work = tempfile.mkdtemp(prefix="pyhost-bench-")
     collector = Collector(work)
     journal = os.path.join(work, "run.jsonl")
@@ -67,26 +75,28 @@ def main():
         with open(flood, "w") as f:
             f.write(f"import sys\nw = sys.stdout.write\nfor i in range({options.flood}):\n    w('line %d\\n' % i)\n")
         env = benchlib.controlled_env({"PYHOST_LOG_FILE": journal, "PYHOST_SINKS": sink, "PYHOST_RUN_ID": "bench"})
-        rates = []
-        for _ in range(3):
-            clean()
-            collector.count(reset=True)
-            started = time.perf_counter()
-            run = benchlib.measure([pyhost, flood], env, stdout_path=os.path.join(work, "out.txt"))
-            delivered = collector.count()  # the run's drain ends when the collector acknowledged the rest
-            elapsed = time.perf_counter() - started
-            expected = options.flood + 2  # plus the running and finished statuses
-            if run.status != 0 or delivered != expected:
-                raise SystemExit(f"lost records: delivered {delivered} of {expected} (status {run.status})")
-            rates.append(delivered / elapsed)
-        rates.sort()
-        print(f"throughput: {options.flood:,} print lines, shipped to a loopback collector (gzip JSON Lines):"
-              f" {rates[1] / 1e6:.2f} M records/s delivered, none lost   (target >= 1.00 M/s)")
+        for name, binary in pyhosts.items():
+            rates = []
+            for _ in range(3):
+                clean()
+                collector.count(reset=True)
+                started = time.perf_counter()
+                run = benchlib.measure([binary, flood], env, stdout_path=os.path.join(work, "out.txt"))
+                delivered = collector.count()  # the run's drain ends when the collector acknowledged the rest
+                elapsed = time.perf_counter() - started
+                expected = options.flood + 2  # plus the running and finished statuses
+                if run.status != 0 or delivered != expected:
+                    raise SystemExit(f"{name}: lost records: delivered {delivered} of {expected} (status {run.status})")
+                rates.append(delivered / elapsed)
+            rates.sort()
+            print(f"throughput ({name}): {options.flood:,} print lines, shipped to a loopback collector (jsonl+http):"
+                  f" {rates[1] / 1e6:.2f} M records/s delivered, none lost   (target >= 1.00 M/s)")
 
         # Cost against python3.11 writing the same lines to a file.
         workload = os.path.join(benchlib.HERE, "workloads", "print_1m.py")
         out = os.path.join(work, "stdout.txt")
         shipping = benchlib.controlled_env({"PYHOST_LOG_FILE": journal, "PYHOST_SINKS": sink})
+        capturing = benchlib.controlled_env({"PYHOST_LOG_FILE": journal})
         yardstick = benchlib.controlled_env({"PYTHONPATH": os.path.abspath(YARDSTICK),
                                              "BASELINE_SINK_URL": f"http://127.0.0.1:{collector.port}/ingest"})
 
@@ -96,16 +106,22 @@ def main():
                 return benchlib.measure(argv, env, stdout_path=out)
             return run
 
-        results = benchlib.interleaved({
+        contenders = {
             "python3.11": fresh([benchlib.REFERENCE, workload], benchlib.controlled_env()),
-            "pyhost": fresh([pyhost, workload], shipping),
+            "pyhost+ship": fresh([pyhost, workload], shipping),
+            "capture only": fresh([pyhost, workload], capturing),
             "sitecustomize": fresh([benchlib.REFERENCE, workload], yardstick),
-        }, options.rounds, warmup=1)
-        print(f"{'1M print() lines to a file':<40} {'python3.11':>10} {'pyhost+ship':>12} {'sitecustomize':>14} {'target':>7}")
+        }
+        if options.earlier:
+            contenders["earlier+ship"] = fresh([pyhosts["earlier"], workload], shipping)
+        results = benchlib.interleaved(contenders, options.rounds, warmup=1)
+        others = [name for name in contenders if name != "python3.11"]
+        print(f"{'1M print() lines to a file':<28} {'python3.11':>10}" + "".join(f" {name:>14}" for name in others)
+              + f" {'target':>7}")
         for attribute, target in (("wall", "1.15"), ("cpu", "1.50")):
-            print(f"{attribute:<40} {benchlib.median(results, 'python3.11', attribute):>8.3f} s"
-                  f" {benchlib.median_ratio(results, 'pyhost', 'python3.11', attribute):>12.3f}"
-                  f" {benchlib.median_ratio(results, 'sitecustomize', 'python3.11', attribute):>14.3f} {target:>7}")
+            print(f"{attribute:<28} {benchlib.median(results, 'python3.11', attribute):>8.3f} s"
+                  + "".join(f" {benchlib.median_ratio(results, name, 'python3.11', attribute):>14.3f}" for name in others)
+                  + f" {target:>7}   (target: pyhost+ship)")
     finally:
         collector.stop()
 

@@ -31,12 +31,12 @@ bool parse(std::string_view line, json::object& out) {
 void append_quoted(std::string& out, std::string_view value) { capture::json::append_string(out, value); }
 
 // A POST of `body` to `url` with the sink's credentials.
-HttpRequest post_to(const Sink& sink, std::string url, std::string content_type, std::string body, bool gzip) {
+HttpRequest post_to(const Sink& sink, std::string url, std::string content_type, std::string body, bool compress) {
     HttpRequest request;
     request.url = std::move(url);
     request.content_type = std::move(content_type);
     request.body = std::move(body);
-    request.gzip = gzip;
+    request.compress = compress;
     request.authorization = sink.authorization;
     return request;
 }

@@ -46,7 +46,7 @@ public:
             const std::string& journal_path, CursorStore& cursors, Shared& shared)
         : m_sink(sink),
           m_encoder(make_encoder(sink, identity)),
-          m_client(curl, tls, shared.abort),
+          m_client(curl, tls, shared.abort, offered_codings(sink.kind), sink.redacted),
           m_tail(journal_path),
           m_cursors(cursors),
           m_shared(shared) {}

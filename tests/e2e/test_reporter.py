@@ -50,7 +50,7 @@ class JsonLinesTests(ReporterTestCase):
         logging.getLogger("app").warning("done", extra={"n": 1})
         """
 
-    def test_every_record_reaches_the_sink_gzipped_with_credentials(self):
+    def test_every_record_reaches_the_sink_zstd_compressed_with_credentials(self):
         collector = self.receiver(receivers.JsonLinesCollector)
         code, out, err = self.run_shipped(self.PROGRAM, [collector.url("jsonl+http", "/ingest", "user:s3cret@")])
         self.assertEqual((code, err), (0, b"WARNING:app:done\n"))
@@ -60,9 +60,37 @@ class JsonLinesTests(ReporterTestCase):
         self.assertEqual(records[-1]["status"], "finished")  # the final status is the last thing sent
         path, headers, _ = collector.requests[0]
         self.assertEqual(path, "/ingest")
-        self.assertEqual(headers["Content-Encoding"], "gzip")
+        self.assertEqual({h["Content-Encoding"] for _, h, _ in collector.requests}, {"zstd"})
         self.assertEqual(headers["Authorization"], "Basic dXNlcjpzM2NyZXQ=")
         self.assertGreaterEqual(len(collector.requests), 3)  # batches of at most 10,000 records
+
+    def test_a_receiver_without_zstd_gets_what_its_415_asks_for_and_loses_nothing(self):
+        for codings, sent in ((["gzip"], "gzip"), (["identity"], None)):
+            with self.subTest(accepts=codings):
+                for leftover in (self.journal, self.journal + ".cursors", self.journal[:-len(".jsonl")] + ".log"):
+                    if os.path.exists(leftover):
+                        os.unlink(leftover)
+                collector = self.receiver(receivers.JsonLinesCollector)
+                collector.codings = codings
+                code, out, err = self.run_shipped(self.PROGRAM, [collector.url("jsonl+http", "/ingest")],
+                                                  extra_env={"PYHOST_LOG_LEVEL": "warning"})
+                self.assertEqual(code, 0)
+                self.assert_delivered_everything(collector)
+                # Negotiated once, by the first batch; every later batch starts in the coding taken.
+                self.assertEqual(collector.refused_codings, ["zstd"])
+                self.assertEqual({h.get("Content-Encoding") for _, h, _ in collector.requests}, {sent})
+                self.assertIn(b"does not take zstd bodies (HTTP 415", err)
+
+    def test_a_receiver_that_takes_no_body_at_all_is_a_rejected_batch_not_a_loop(self):
+        collector = self.receiver(receivers.JsonLinesCollector)
+        collector.codings = ["br"]  # identity refused too: nothing pyhost can send
+        code, out, err = self.run_shipped("print('x')\n", [collector.url("jsonl+http", "/ingest")])
+        self.assertEqual(code, 0)
+        self.assertEqual(collector.requests, [])
+        # zstd, then identity (Accept-Encoding: br does not refuse it), which later batches start with.
+        self.assertEqual(collector.refused_codings[:2], ["zstd", "identity"])
+        self.assertEqual(set(collector.refused_codings[1:]), {"identity"})
+        self.assertIn(b"rejected a batch", err)
 
     def test_bearer_token_and_secrets_stay_secret(self):
         collector = self.receiver(receivers.JsonLinesCollector)
@@ -337,6 +365,7 @@ class FormatTests(ReporterTestCase):
         self.assertEqual(code, 3)
         self.assertEqual(loki.violations, [])
         self.assertTrue(all(headers["Authorization"].startswith("Basic ") for _, headers, _ in loki.requests))
+        self.assertEqual({headers["Content-Encoding"] for _, headers, _ in loki.requests}, {"gzip"})
         journal = journal_records(self.journal)
         self.assertEqual(len(loki.entries), len(journal))
         for (labels, ns, line), record in zip(sorted(loki.entries, key=lambda e: json.loads(e[2])["seq"]), journal):
@@ -352,6 +381,7 @@ class FormatTests(ReporterTestCase):
         code, _, _ = self.run_shipped(self.PROGRAM, [otlp.url("otlp+http")], extra_env={"PYHOST_SERVICE_NAME": "svc"})
         self.assertEqual(code, 3)
         self.assertEqual(otlp.violations, [])
+        self.assertEqual({headers["Content-Encoding"] for _, headers, _ in otlp.requests}, {"gzip"})
         journal = journal_records(self.journal)
         self.assertEqual(len(otlp.records), len(journal))
         for resource, record in otlp.records:

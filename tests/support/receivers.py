@@ -13,6 +13,8 @@ import threading
 import time
 import urllib.parse
 
+import zstandard  # Debian's python3-zstandard
+
 
 class Receiver:
     """Base: an HTTP server on loopback that can be stopped and started again on the same port
@@ -26,6 +28,8 @@ class Receiver:
         self.responses = []         # statuses to answer next, consumed in order (then 200)
         self.retry_after = None     # a Retry-After value to send with non-2xx answers
         self.delay = 0.0            # seconds to wait before answering
+        self.codings = None         # content codings taken (else 415 with Accept-Encoding); None: all
+        self.refused_codings = []   # the Content-Encoding of each request answered 415
         self.lock = threading.Lock()
         self.server = None
         self.thread = None
@@ -40,9 +44,24 @@ class Receiver:
             def do_POST(self):
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)
-                if self.headers.get("Content-Encoding") == "gzip":
+                coding = self.headers.get("Content-Encoding", "identity")
+                if receiver.codings is not None and coding not in receiver.codings:
+                    # RFC 7694: refused, saying which codings would do.
+                    with receiver.lock:
+                        receiver.refused_codings.append(coding)
+                    self.send_response(415)
+                    self.send_header("Accept-Encoding", ", ".join(receiver.codings))
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if coding == "gzip":
                     body = gzip.decompress(body)
-                status, payload = receiver.handle(self.path, dict(self.headers), body)
+                elif coding == "zstd":
+                    body = zstandard.ZstdDecompressor().decompress(body)
+                if coding not in ("gzip", "zstd", "identity"):
+                    status, payload = receiver.violation(f"Content-Encoding {coding!r}")
+                else:
+                    status, payload = receiver.handle(self.path, dict(self.headers), body)
                 if receiver.delay:
                     time.sleep(receiver.delay)
                 self.send_response(status)

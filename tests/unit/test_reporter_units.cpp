@@ -3,6 +3,7 @@
 
 #include <catch2/catch.hpp>
 #include <zlib.h>
+#include <zstd.h>
 
 #include "reporter/encoders.hpp"
 #include "reporter/http_client.hpp"
@@ -23,6 +24,17 @@ std::string gunzip(const std::string& data) {
     REQUIRE(inflate(&stream, Z_FINISH) == Z_STREAM_END);
     out.resize(stream.total_out);
     inflateEnd(&stream);
+    return out;
+}
+
+std::string unzstd(const std::string& data) {
+    const unsigned long long size = ZSTD_getFrameContentSize(data.data(), data.size());
+    REQUIRE(size != ZSTD_CONTENTSIZE_ERROR);
+    REQUIRE(size != ZSTD_CONTENTSIZE_UNKNOWN);  // the frame states its size: receivers can size their buffer
+    std::string out(size, '\0');
+    const std::size_t got = ZSTD_decompress(out.data(), out.size(), data.data(), data.size());
+    REQUIRE_FALSE(ZSTD_isError(got));
+    out.resize(got);
     return out;
 }
 
@@ -93,6 +105,54 @@ TEST_CASE("gzip into a reused buffer: each result inflates back, the buffer only
     CHECK(buffer.size() == capacity);
 }
 
+TEST_CASE("zstd bodies decompress back to the original, into a reused buffer") {
+    std::string text;
+    for (int i = 0; i < 10000; ++i) {
+        text += "{\"seq\":" + std::to_string(i) + ",\"message\":\"line\"}\n";
+    }
+    std::string buffer;
+    const std::size_t big_size = zstd_into(text, buffer);
+    REQUIRE(big_size > 0);
+    CHECK(big_size < text.size() / 4);
+    CHECK(unzstd(buffer.substr(0, big_size)) == text);
+    const std::size_t capacity = buffer.size();
+    const std::size_t small_size = zstd_into("{\"seq\":1}\n", buffer);
+    REQUIRE(small_size > 0);
+    CHECK(unzstd(buffer.substr(0, small_size)) == "{\"seq\":1}\n");
+    CHECK(buffer.size() == capacity);
+    // A corrupted byte is caught by the frame's checksum, not shipped on as other text.
+    std::string damaged = buffer.substr(0, small_size);
+    damaged[damaged.size() - 6] ^= 0x40;
+    std::string out(64, '\0');
+    CHECK(ZSTD_isError(ZSTD_decompress(out.data(), out.size(), damaged.data(), damaged.size())));
+}
+
+TEST_CASE("codings: pyhost's protocol starts at zstd, Loki and OTLP at gzip; a 415 steps down as the receiver says") {
+    using C = ContentCoding;
+    const auto jsonl = offered_codings(SinkKind::jsonl);
+    CHECK(jsonl == std::vector<C>{C::zstd, C::gzip, C::identity});
+    CHECK(offered_codings(SinkKind::loki) == std::vector<C>{C::gzip, C::identity});
+    CHECK(offered_codings(SinkKind::otlp) == std::vector<C>{C::gzip, C::identity});
+    // No Accept-Encoding in the 415: the next one down.
+    CHECK(next_coding(jsonl, C::zstd, std::nullopt) == C::gzip);
+    CHECK(next_coding(jsonl, C::gzip, std::nullopt) == C::identity);
+    CHECK(next_coding(jsonl, C::identity, std::nullopt) == std::nullopt);
+    // RFC 7694: the receiver lists what it takes.
+    CHECK(next_coding(jsonl, C::zstd, "gzip") == C::gzip);
+    CHECK(next_coding(jsonl, C::zstd, " GZip ;q=0.5, br") == C::gzip);
+    CHECK(next_coding(jsonl, C::zstd, "br") == C::identity);        // identity unless refused
+    CHECK(next_coding(jsonl, C::zstd, "") == C::identity);          // empty: only identity
+    CHECK(next_coding(jsonl, C::zstd, "identity") == C::identity);
+    CHECK(next_coding(jsonl, C::zstd, "*") == C::gzip);
+    CHECK(next_coding(jsonl, C::zstd, "gzip;q=0, *") == C::identity);
+    CHECK(next_coding(jsonl, C::zstd, "br, identity;q=0") == std::nullopt);
+    CHECK(next_coding(jsonl, C::zstd, "*;q=0") == std::nullopt);
+    CHECK(next_coding(jsonl, C::gzip, "zstd") == C::identity);      // never back up the list
+    CHECK(coding_name(C::zstd) == "zstd");
+    CHECK(coding_name(C::gzip) == "gzip");
+    CHECK(coding_name(C::identity) == "identity");
+}
+
 TEST_CASE("a batch holds complete lines only, and its text is theirs with their newlines") {
     const Batch batch = batch_of_text("{\"seq\":1}\n{\"seq\":2}\n{\"seq\":3", 100);
     REQUIRE(batch.lines.size() == 2);
@@ -112,7 +172,7 @@ TEST_CASE("the JSON Lines encoder posts the batch's journal text as it is, witho
     REQUIRE(requests.size() == 1);
     CHECK(requests[0].payload() == batch.text());
     CHECK(requests[0].payload().data() == batch.buffer.data());
-    CHECK(requests[0].gzip);
+    CHECK(requests[0].compress);
     CHECK(requests[0].content_type == "application/x-ndjson");
 }
 
@@ -157,6 +217,6 @@ TEST_CASE("the Splight encoder posts status changes between the logs around them
     CHECK(requests[0].body == "deployment_status=Running");
     CHECK(requests[1].url == "http://e/v4/logs/write");
     CHECK(requests[1].body.find(R"("name":"stdout","message":"hi")") != std::string::npos);
-    CHECK_FALSE(requests[1].gzip);
+    CHECK_FALSE(requests[1].compress);
     CHECK(requests[2].body == "deployment_status=Finished");
 }
