@@ -1,7 +1,6 @@
 #include "reporter/http_client.hpp"
 
 #include <algorithm>
-#include <cstring>
 #include <cctype>
 #include <cstdlib>
 #include <ctime>
@@ -24,24 +23,28 @@ size_t collect(char* data, size_t size, size_t count, void* user) {
     return size * count;
 }
 
+std::string_view trim(std::string_view text) {
+    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) {
+        text.remove_prefix(1);
+    }
+    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) {
+        text.remove_suffix(1);
+    }
+    return text;
+}
+
+bool equals_lower(std::string_view text, std::string_view lower) {
+    return text.size() == lower.size() && std::equal(text.begin(), text.end(), lower.begin(), [](char a, char b) {
+               return std::tolower(static_cast<unsigned char>(a)) == b;
+           });
+}
+
 // The value of header `name` (lower case, with its colon) if `line` is that header.
 std::optional<std::string> header_value(std::string_view line, std::string_view name) {
-    if (line.size() < name.size()) {
+    if (line.size() < name.size() || !equals_lower(line.substr(0, name.size()), name)) {
         return std::nullopt;
     }
-    for (std::size_t i = 0; i < name.size(); ++i) {
-        if (std::tolower(static_cast<unsigned char>(line[i])) != name[i]) {
-            return std::nullopt;
-        }
-    }
-    std::string_view value = line.substr(name.size());
-    while (!value.empty() && std::isspace(static_cast<unsigned char>(value.front()))) {
-        value.remove_prefix(1);
-    }
-    while (!value.empty() && std::isspace(static_cast<unsigned char>(value.back()))) {
-        value.remove_suffix(1);
-    }
-    return std::string(value);
+    return std::string(trim(line.substr(name.size())));
 }
 
 size_t header_line(char* data, size_t size, size_t count, void* user) {
@@ -57,6 +60,19 @@ size_t header_line(char* data, size_t size, size_t count, void* user) {
     return size * count;
 }
 
+// Whether a qvalue (RFC 9110, section 12.4.2: "0", "0.5", "1.000") is 0: the coding refused.
+// Read by hand: strtod follows the locale, which the program may change.
+bool is_zero_weight(std::string_view q) {
+    if (q.empty() || q.front() != '0') {
+        return false;
+    }
+    q.remove_prefix(1);
+    if (q.empty()) {
+        return true;
+    }
+    return q.front() == '.' && q.find_first_not_of('0', 1) == std::string_view::npos;
+}
+
 // Whether an Accept-Encoding value (RFC 9110, section 12.5.3) accepts `name`: listed, or
 // covered by "*", with a weight above 0; identity also when the value does not refuse it.
 bool accepts(std::string_view value, std::string_view name) {
@@ -64,30 +80,21 @@ bool accepts(std::string_view value, std::string_view name) {
     std::optional<bool> wildcard;
     while (!value.empty()) {
         const std::size_t comma = value.find(',');
-        std::string_view item = value.substr(0, comma);
+        const std::string_view item = value.substr(0, comma);
         value = comma == std::string_view::npos ? std::string_view() : value.substr(comma + 1);
         const std::size_t semicolon = item.find(';');
-        std::string_view token = item.substr(0, semicolon);
+        const std::string_view token = trim(item.substr(0, semicolon));
         bool refused = false;
         if (semicolon != std::string_view::npos) {
-            std::string params(item.substr(semicolon + 1));
-            params.erase(std::remove_if(params.begin(), params.end(), [](unsigned char c) { return std::isspace(c); }),
-                         params.end());
-            if (params.starts_with("q=") || params.starts_with("Q=")) {
-                refused = std::strtod(params.c_str() + 2, nullptr) <= 0.0;
+            const std::string_view weight = trim(item.substr(semicolon + 1));
+            if (const std::size_t equals = weight.find('=');
+                equals != std::string_view::npos && equals_lower(trim(weight.substr(0, equals)), "q")) {
+                refused = is_zero_weight(trim(weight.substr(equals + 1)));
             }
         }
-        while (!token.empty() && std::isspace(static_cast<unsigned char>(token.front()))) {
-            token.remove_prefix(1);
-        }
-        while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) {
-            token.remove_suffix(1);
-        }
-        std::string lower(token);
-        std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
-        if (lower == name) {
+        if (equals_lower(token, name)) {
             listed = !refused;
-        } else if (lower == "*") {
+        } else if (token == "*") {
             wildcard = !refused;
         }
     }

@@ -147,6 +147,9 @@ TEST_CASE("codings: pyhost's protocol starts at zstd, Loki and OTLP at gzip; a 4
     CHECK(next_coding(jsonl, C::zstd, "gzip;q=0, *") == C::identity);
     CHECK(next_coding(jsonl, C::zstd, "br, identity;q=0") == std::nullopt);
     CHECK(next_coding(jsonl, C::zstd, "*;q=0") == std::nullopt);
+    CHECK(next_coding(jsonl, C::zstd, "gzip; Q = 0.000") == C::identity);
+    CHECK(next_coding(jsonl, C::zstd, "gzip;q=0.001") == C::gzip);
+    CHECK(next_coding(jsonl, C::zstd, "gzip;q=1") == C::gzip);
     CHECK(next_coding(jsonl, C::gzip, "zstd") == C::identity);      // never back up the list
     CHECK(coding_name(C::zstd) == "zstd");
     CHECK(coding_name(C::gzip) == "gzip");
