@@ -76,8 +76,6 @@ public:
     // in the next coding it accepts, which later requests then start with.
     HttpOutcome post(const HttpRequest& request);
 
-    ContentCoding coding() const { return m_offered[m_coding]; }
-
     static constexpr std::chrono::seconds k_connect_timeout{5};
     static constexpr std::chrono::seconds k_request_timeout{30};
 
