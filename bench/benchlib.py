@@ -63,6 +63,14 @@ def measure(argv, env, stdout_path=os.devnull, cwd=None, stderr_path=None):
     return Measurement(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, os.waitstatus_to_exitcode(status))
 
 
+def remove_journal(journal):
+    """Deletes a run's journal and what pyhost writes beside it (the console log, the sinks'
+    cursors), so that the next run starts a fresh one."""
+    for path in (journal, journal + ".cursors", journal[:-len(".jsonl")] + ".log"):
+        if os.path.exists(path):
+            os.unlink(path)
+
+
 def add_page_cache_option(parser):
     """--keep-page-cache, for the benchmarks that time start-up (see drop_page_cache)."""
     parser.add_argument("--keep-page-cache", action="store_true",

@@ -46,9 +46,7 @@ def main():
     def contenders(argv_tail, **files):
         def fresh(env, argv):
             def run():
-                for stale in (journal, journal[:-len(".jsonl")] + ".log"):
-                    if os.path.exists(stale):
-                        os.unlink(stale)
+                benchlib.remove_journal(journal)
                 return benchlib.measure(argv, env, **files)
             return run
         return {
@@ -79,8 +77,7 @@ def main():
             "pyhost+capture": ([pyhost, workload], captured), "sitecustomize": ([benchlib.REFERENCE, workload], sitecustomize)}
     for _ in range(5):
         for name, (command, env) in argv.items():
-            if os.path.exists(journal):
-                os.unlink(journal)
+            benchlib.remove_journal(journal)
             peaks[name].append(benchlib.peak_rss_kib(command, env, stdout_path=out))
     report_peak("1M print() lines to a file", peaks)
 

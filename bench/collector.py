@@ -1,7 +1,7 @@
 """A loopback collector for the shipping benchmark: accepts POSTed batches as fast as Python
 can, counts records (JSON Lines as they are, zstd or gzip; or {"records": [...]} as the
-sitecustomize yardstick sends), and answers GET /count with the total. Run as its own process, so its CPU
-is not the contender's.
+sitecustomize yardstick sends), and answers GET /count with the total. Run as its own process,
+so its CPU is not the contender's.
 
 usage: collector.py PORT_FILE   (writes the port it listens on into PORT_FILE)
 """
@@ -54,15 +54,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
         except ConnectionError:  # a sender that exits mid-request (the yardstick's daemon thread)
             return
-        gzipped = self.headers.get("Content-Encoding") == "gzip"
+        coding = self.headers.get("Content-Encoding")
         try:
             if self.headers.get("Content-Type", "").startswith("application/json"):
                 # The yardstick's {"records": [...]}: parsed, to count its records.
-                data = gzip.decompress(body) if gzipped else body
+                data = gzip.decompress(body) if coding == "gzip" else body
                 n = len(json.loads(data)["records"]) if data.startswith(b'{"records"') else data.count(b"\n")
-            elif gzipped:
+            elif coding == "gzip":
                 n = count_lines_gzipped(body)
-            elif self.headers.get("Content-Encoding") == "zstd":
+            elif coding == "zstd":
                 n = count_lines_zstd(body)
             else:
                 n = body.count(b"\n")

@@ -63,11 +63,6 @@ def main():
     journal = os.path.join(work, "run.jsonl")
     sink = f"jsonl+http://127.0.0.1:{collector.port}/ingest"
 
-    def clean():
-        for path in (journal, journal + ".cursors", journal[:-6] + ".log"):
-            if os.path.exists(path):
-                os.unlink(path)
-
     print("machine:", benchlib.machine_line())
     try:
         # Throughput: a flood, end to end.
@@ -78,7 +73,7 @@ def main():
         for name, binary in pyhosts.items():
             rates = []
             for _ in range(3):
-                clean()
+                benchlib.remove_journal(journal)
                 collector.count(reset=True)
                 started = time.perf_counter()
                 run = benchlib.measure([binary, flood], env, stdout_path=os.path.join(work, "out.txt"))
@@ -102,7 +97,7 @@ def main():
 
         def fresh(argv, env):
             def run():
-                clean()
+                benchlib.remove_journal(journal)
                 return benchlib.measure(argv, env, stdout_path=out)
             return run
 

@@ -32,9 +32,7 @@ def main():
     def run(env, argv, fresh=()):
         def once():
             for path in fresh:
-                for stale in (path, path[:-len(".jsonl")] + ".log"):
-                    if os.path.exists(stale):
-                        os.unlink(stale)
+                benchlib.remove_journal(path)
             return benchlib.measure(argv, env)
         return once
 

@@ -1,6 +1,7 @@
 #include "reporter/http_client.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cctype>
 #include <cstdlib>
 #include <ctime>
@@ -60,17 +61,15 @@ size_t header_line(char* data, size_t size, size_t count, void* user) {
     return size * count;
 }
 
-// Whether a qvalue (RFC 9110, section 12.4.2: "0", "0.5", "1.000") is 0: the coding refused.
-// Read by hand: strtod follows the locale, which the program may change.
-bool is_zero_weight(std::string_view q) {
-    if (q.empty() || q.front() != '0') {
-        return false;
+// A whole decimal number ("3", "0.5"), read with std::from_chars: strtod follows the locale,
+// which the program may change while this runs on a shipper thread.
+std::optional<double> parse_decimal(std::string_view text) {
+    double value = 0;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (error != std::errc() || end != text.data() + text.size()) {
+        return std::nullopt;
     }
-    q.remove_prefix(1);
-    if (q.empty()) {
-        return true;
-    }
-    return q.front() == '.' && q.find_first_not_of('0', 1) == std::string_view::npos;
+    return value;
 }
 
 // Whether an Accept-Encoding value (RFC 9110, section 12.5.3) accepts `name`: listed, or
@@ -89,7 +88,8 @@ bool accepts(std::string_view value, std::string_view name) {
             const std::string_view weight = trim(item.substr(semicolon + 1));
             if (const std::size_t equals = weight.find('=');
                 equals != std::string_view::npos && equals_lower(trim(weight.substr(0, equals)), "q")) {
-                refused = is_zero_weight(trim(weight.substr(equals + 1)));
+                const std::optional<double> q = parse_decimal(trim(weight.substr(equals + 1)));
+                refused = q && *q <= 0.0;
             }
         }
         if (equals_lower(token, name)) {
@@ -153,12 +153,13 @@ HttpClient::HttpClient(const CurlApi& curl, TlsOptions tls, const std::atomic<bo
       m_tls(std::move(tls)),
       m_abort(abort),
       m_offered(offered.empty() ? std::vector<ContentCoding>{ContentCoding::identity} : std::move(offered)),
+      m_coding(m_offered.front()),
       m_shown(std::move(shown)),
       m_handle(curl) {}
 
 HttpOutcome HttpClient::post(const HttpRequest& request) {
     for (;;) {
-        const ContentCoding coding = request.compress ? m_offered[m_coding] : ContentCoding::identity;
+        const ContentCoding coding = request.compress ? m_coding : ContentCoding::identity;
         std::string_view payload = request.payload();
         if (coding != ContentCoding::identity) {
             const std::size_t size = coding == ContentCoding::zstd ? zstd_into(payload, m_compressed)
@@ -183,7 +184,7 @@ HttpOutcome HttpClient::post(const HttpRequest& request) {
         PYHOST_LOG(warning) << "sink " << m_shown << " does not take " << coding_name(coding) << " bodies (HTTP 415"
                             << (m_headers.accept_encoding ? ", Accept-Encoding: " + *m_headers.accept_encoding : "")
                             << "); sending " << coding_name(*next) << " from now on";
-        m_coding = static_cast<std::size_t>(std::find(m_offered.begin(), m_offered.end(), *next) - m_offered.begin());
+        m_coding = *next;
     }
 }
 
@@ -327,10 +328,8 @@ std::chrono::milliseconds parse_retry_after(const std::string& value, std::chron
     if (value.empty()) {
         return std::chrono::milliseconds(-1);
     }
-    char* end = nullptr;
-    const double seconds = std::strtod(value.c_str(), &end);
-    if (end != value.c_str() && *end == '\0' && seconds >= 0) {
-        return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
+    if (const std::optional<double> seconds = parse_decimal(value); seconds && *seconds >= 0) {
+        return std::chrono::milliseconds(static_cast<long long>(*seconds * 1000));
     }
     std::tm when{};
     if (strptime(value.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &when) != nullptr) {

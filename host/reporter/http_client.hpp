@@ -93,7 +93,7 @@ private:
     TlsOptions m_tls;
     const std::atomic<bool>& m_abort;
     std::vector<ContentCoding> m_offered;  // never empty
-    std::size_t m_coding = 0;              // index into m_offered: what the receiver takes
+    ContentCoding m_coding;                // one of m_offered: the best the receiver takes
     std::string m_shown;
     CurlHandle m_handle;
     std::string m_response;

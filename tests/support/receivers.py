@@ -15,6 +15,13 @@ import urllib.parse
 
 import zstandard  # Debian's python3-zstandard
 
+# The content codings pyhost sends, and how a receiver undoes them.
+DECODERS = {
+    "identity": lambda body: body,
+    "gzip": gzip.decompress,
+    "zstd": lambda body: zstandard.ZstdDecompressor().decompress(body),
+}
+
 
 class Receiver:
     """Base: an HTTP server on loopback that can be stopped and started again on the same port
@@ -54,14 +61,11 @@ class Receiver:
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
-                if coding == "gzip":
-                    body = gzip.decompress(body)
-                elif coding == "zstd":
-                    body = zstandard.ZstdDecompressor().decompress(body)
-                if coding not in ("gzip", "zstd", "identity"):
+                decode = DECODERS.get(coding)
+                if decode is None:
                     status, payload = receiver.violation(f"Content-Encoding {coding!r}")
                 else:
-                    status, payload = receiver.handle(self.path, dict(self.headers), body)
+                    status, payload = receiver.handle(self.path, dict(self.headers), decode(body))
                 if receiver.delay:
                     time.sleep(receiver.delay)
                 self.send_response(status)
