@@ -11,13 +11,18 @@ namespace pyhost::reporter {
 struct Batch {
     std::uint64_t begin = 0;  // journal offset of the first line
     std::uint64_t end = 0;    // offset just past the last line's newline
-    // The journal's bytes from `begin`; may hold more than the batch (an incomplete line, or
-    // room kept from an earlier read: the buffer is reused and only grows).
+    // Journal bytes from offset `base`: complete lines only, `filled` of them, of which the
+    // batch is a part. The next batch usually starts where this one ends, so what the buffer
+    // holds beyond `end` is reused rather than read again; the buffer only grows.
     std::string buffer;
+    std::uint64_t base = 0;
+    std::size_t filled = 0;
     std::vector<std::string_view> lines;  // into buffer, without newlines
 
     // The batch's lines as the journal holds them, each with its newline.
-    std::string_view text() const { return std::string_view(buffer).substr(0, end - begin); }
+    std::string_view text() const {
+        return std::string_view(buffer).substr(static_cast<std::size_t>(begin - base), static_cast<std::size_t>(end - begin));
+    }
 };
 
 // The complete lines of `text` (at most `max_records`) as a batch starting at `offset`.
@@ -36,8 +41,13 @@ public:
     // Current size of the journal file (0 if it does not exist yet).
     std::uint64_t size();
 
-    // Reads complete lines from `offset`: at most `max_records` lines and about `max_bytes`
-    // (a single longer line is read whole). False when there is no complete line yet.
+    // The complete lines from `offset`: at most `max_records` lines and `max_bytes` (a single
+    // longer line is read whole). False when there is no complete line yet.
+    //
+    // `out` is the previous batch, or empty: the complete lines it holds past `offset` are
+    // used as they are, and only what follows them is read, so a journal is read once
+    // however its batches fall. An incomplete last line is never kept (a supervisor may cut
+    // a torn one and write the final status in its place): it is read again next time.
     bool read(std::uint64_t offset, std::size_t max_records, std::size_t max_bytes, Batch& out);
 
 private:

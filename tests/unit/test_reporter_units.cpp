@@ -1,13 +1,17 @@
 #include <chrono>
 #include <string>
 
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <zlib.h>
 #include <zstd.h>
 
 #include "reporter/encoders.hpp"
 #include "reporter/http_client.hpp"
+#include "reporter/journal_tail.hpp"
 #include "reporter/sink.hpp"
+#include "scratch_files.hpp"
 
 using namespace pyhost::reporter;
 
@@ -163,6 +167,54 @@ TEST_CASE("a batch holds complete lines only, and its text is theirs with their 
     CHECK((batch.begin == 100 && batch.end == 120));
     CHECK(batch.text() == "{\"seq\":1}\n{\"seq\":2}\n");
     CHECK(batch_of_text("a\nb\nc\n", 0, 2).text() == "a\nb\n");
+}
+
+TEST_CASE("a journal is read batch by batch, each byte once, and a torn last line is read again") {
+    pyhost::testing::TemporaryDirectory directory;
+    const std::string path = directory.path + "/run.jsonl";
+    pyhost::testing::write_all(path, "a1\nb22\nc333\nd4");  // d4: a line still being written
+    JournalTail tail(path);
+    Batch batch;
+    REQUIRE(tail.read(0, 2, 1 << 20, batch));
+    CHECK(batch.text() == "a1\nb22\n");
+    CHECK((batch.begin == 0 && batch.end == 7));
+
+    // The rest of what was read first is used without reading it again. Shown by changing a
+    // complete line in the file, which a journal never does: the batch still has the old one.
+    pyhost::testing::write_all(path, "a1\nb22\nC333\nd4");
+    REQUIRE(tail.read(batch.end, 2, 1 << 20, batch));
+    CHECK(batch.text() == "c333\n");
+
+    // The torn line is cut and the final status written in its place, as a supervisor does.
+    REQUIRE(::truncate(path.c_str(), 12) == 0);
+    pyhost::testing::append(path, "{\"final\":1}\n");
+    REQUIRE(tail.read(batch.end, 2, 1 << 20, batch));
+    CHECK(batch.text() == "{\"final\":1}\n");
+    CHECK(batch.lines.size() == 1);
+    CHECK_FALSE(tail.read(batch.end, 2, 1 << 20, batch));
+
+    // Appended later: found where the last batch ended.
+    pyhost::testing::append(path, "e5\nf6\n");
+    REQUIRE(tail.read(batch.end, 10, 1 << 20, batch));
+    CHECK(batch.text() == "e5\nf6\n");
+}
+
+TEST_CASE("a batch stops at its byte limit, and a longer line is read whole") {
+    pyhost::testing::TemporaryDirectory directory;
+    const std::string path = directory.path + "/run.jsonl";
+    const std::string long_line = std::string(100, 'x') + "\n";
+    pyhost::testing::write_all(path, "1234\n5678\n" + long_line + "9\n");
+    JournalTail tail(path);
+    Batch batch;
+    REQUIRE(tail.read(0, 100, 12, batch));
+    CHECK(batch.text() == "1234\n5678\n");  // a third line would pass 12 bytes
+    REQUIRE(tail.read(batch.end, 100, 12, batch));
+    CHECK(batch.text() == long_line);  // alone, longer than the limit, whole
+    REQUIRE(tail.read(batch.end, 100, 12, batch));
+    CHECK(batch.text() == "9\n");
+    // Anywhere else than where the last batch ended: read afresh.
+    REQUIRE(tail.read(5, 1, 12, batch));
+    CHECK(batch.text() == "5678\n");
 }
 
 TEST_CASE("the JSON Lines encoder posts the batch's journal text as it is, without a copy") {

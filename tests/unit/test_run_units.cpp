@@ -13,32 +13,11 @@
 #include "run/timeout.hpp"
 #include "storage/files.hpp"
 #include "storage/log_storage.hpp"
+#include "scratch_files.hpp"
 
-namespace {
-
-// A fresh directory under the system's temporary directory, removed afterwards.
-struct TemporaryDirectory {
-    TemporaryDirectory() {
-        std::string pattern = (std::filesystem::temp_directory_path() / "pyhost-unit-XXXXXX").string();
-        path = ::mkdtemp(pattern.data());
-    }
-    ~TemporaryDirectory() { std::filesystem::remove_all(path); }
-    std::string path;
-};
-
-std::string read_all(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream text;
-    text << in.rdbuf();
-    return text.str();
-}
-
-void write_all(const std::string& path, const std::string& text) {
-    std::ofstream out(path, std::ios::binary);
-    out << text;
-}
-
-}  // namespace
+using pyhost::testing::read_all;
+using pyhost::testing::TemporaryDirectory;
+using pyhost::testing::write_all;
 
 TEST_CASE("time limits are seconds, fractions allowed, nothing else") {
     using pyhost::run::timeout::parse_seconds;
