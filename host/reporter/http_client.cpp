@@ -324,6 +324,92 @@ std::size_t zstd_into(std::string_view data, std::string& out) {
     return ZSTD_isError(size) ? 0 : size;
 }
 
+namespace {
+
+// The number in `text` if it is all ASCII digits.
+std::optional<int> number(std::string_view text) {
+    int value = 0;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (text.empty() || !std::isdigit(static_cast<unsigned char>(text.front())) || error != std::errc() ||
+        end != text.data() + text.size()) {
+        return std::nullopt;
+    }
+    return value;
+}
+
+// 1-12 for an English month abbreviation, exactly as HTTP dates spell it (case-sensitive).
+std::optional<int> month_number(std::string_view name) {
+    static constexpr std::string_view months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    for (int i = 0; i < 12; ++i) {
+        if (name == months[i]) {
+            return i + 1;
+        }
+    }
+    return std::nullopt;
+}
+
+// Days from 1970-01-01 to a proleptic Gregorian date (H. Hinnant's days_from_civil).
+long long days_from_civil(long long year, int month, int day) {
+    year -= month <= 2;
+    const long long era = (year >= 0 ? year : year - 399) / 400;
+    const long long year_of_era = year - era * 400;
+    const long long day_of_year = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1;
+    const long long day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    return era * 146097 + day_of_era - 719468;
+}
+
+}  // namespace
+
+std::optional<std::int64_t> parse_http_date(std::string_view text, std::chrono::system_clock::time_point now) {
+    // RFC 9110, section 5.6.7: recipients accept all three forms.
+    //   IMF-fixdate   Sun, 06 Nov 1994 08:49:37 GMT
+    //   rfc850-date   Sunday, 06-Nov-94 08:49:37 GMT
+    //   asctime-date  Sun Nov  6 08:49:37 1994
+    // Read by hand, not with strptime, whose %a and %b follow LC_TIME: the program may set a
+    // locale in which English names no longer parse.
+    std::string_view day, month, year, clock;
+    const std::size_t comma = text.find(',');
+    if (comma == 3 && text.size() == 29 && text.substr(25) == " GMT" && text[4] == ' ' && text[7] == ' ' &&
+        text[11] == ' ' && text[16] == ' ') {
+        day = text.substr(5, 2), month = text.substr(8, 3), year = text.substr(12, 4), clock = text.substr(17, 8);
+    } else if (comma != std::string_view::npos && comma >= 6 && text.size() == comma + 24 &&
+               text.substr(comma + 20) == " GMT" && text[comma + 1] == ' ' && text[comma + 4] == '-' &&
+               text[comma + 8] == '-' && text[comma + 11] == ' ') {
+        day = text.substr(comma + 2, 2), month = text.substr(comma + 5, 3), year = text.substr(comma + 9, 2);
+        clock = text.substr(comma + 12, 8);
+    } else if (comma == std::string_view::npos && text.size() == 24 && text[3] == ' ' && text[7] == ' ' &&
+               text[10] == ' ' && text[19] == ' ') {
+        month = text.substr(4, 3), day = text.substr(text[8] == ' ' ? 9 : 8, text[8] == ' ' ? 1 : 2);  // " 6"
+        clock = text.substr(11, 8), year = text.substr(20, 4);
+    } else {
+        return std::nullopt;
+    }
+    const std::optional<int> d = number(day), m = month_number(month), y = number(year);
+    if (clock.size() != 8 || clock[2] != ':' || clock[5] != ':') {
+        return std::nullopt;
+    }
+    const std::optional<int> hh = number(clock.substr(0, 2)), mm = number(clock.substr(3, 2)),
+                             ss = number(clock.substr(6, 2));
+    if (!d || !m || !y || !hh || !mm || !ss || *d < 1 || *d > 31 || *hh > 23 || *mm > 59 || *ss > 60) {
+        return std::nullopt;
+    }
+    long long full_year = *y;
+    if (year.size() == 2) {
+        // rfc850's two digits: the year in this century, or the last one when that would be
+        // more than 50 years ahead (RFC 9110).
+        const std::time_t now_seconds = std::chrono::system_clock::to_time_t(now);
+        std::tm today{};
+        gmtime_r(&now_seconds, &today);
+        const long long this_year = today.tm_year + 1900;
+        full_year = this_year - this_year % 100 + *y;
+        if (full_year > this_year + 50) {
+            full_year -= 100;
+        }
+    }
+    return days_from_civil(full_year, *m, *d) * 86400 + *hh * 3600 + *mm * 60 + *ss;
+}
+
 std::chrono::milliseconds parse_retry_after(const std::string& value, std::chrono::system_clock::time_point now) {
     if (value.empty()) {
         return std::chrono::milliseconds(-1);
@@ -331,10 +417,9 @@ std::chrono::milliseconds parse_retry_after(const std::string& value, std::chron
     if (const std::optional<double> seconds = parse_decimal(value); seconds && *seconds >= 0) {
         return std::chrono::milliseconds(static_cast<long long>(*seconds * 1000));
     }
-    std::tm when{};
-    if (strptime(value.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &when) != nullptr) {
-        const auto at = std::chrono::system_clock::from_time_t(timegm(&when));
-        const auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(at - now);
+    if (const std::optional<std::int64_t> at = parse_http_date(value, now)) {
+        const auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::chrono::system_clock::from_time_t(static_cast<std::time_t>(*at)) - now);
         return delay.count() > 0 ? delay : std::chrono::milliseconds(0);
     }
     return std::chrono::milliseconds(-1);

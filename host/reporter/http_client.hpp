@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <random>
 #include <string>
@@ -126,6 +127,10 @@ std::string gzip(std::string_view data);
 // zstd (RFC 8878, a frame with its content size and checksum) at level 1, with the same contract
 // as gzip_into.
 std::size_t zstd_into(std::string_view data, std::string& out);
+
+// Seconds since the epoch of an HTTP-date (IMF-fixdate, or the obsolete rfc850 and asctime
+// forms); `now` places rfc850's two-digit years. Nothing if it is not one.
+std::optional<std::int64_t> parse_http_date(std::string_view text, std::chrono::system_clock::time_point now);
 
 // The delay a Retry-After header value asks for: delay-seconds or an HTTP-date. -1 if neither.
 std::chrono::milliseconds parse_retry_after(const std::string& value, std::chrono::system_clock::time_point now);

@@ -83,6 +83,30 @@ TEST_CASE("Retry-After: delay-seconds and HTTP-dates") {
     // 1,700,000,010 s since the epoch is Tue, 14 Nov 2023 22:13:30 GMT.
     CHECK(parse_retry_after("Tue, 14 Nov 2023 22:13:30 GMT", now) == milliseconds(10'000));
     CHECK(parse_retry_after("Tue, 14 Nov 2023 22:13:00 GMT", now) == milliseconds(0));
+    CHECK(parse_retry_after("Tuesday, 14-Nov-23 22:13:30 GMT", now) == milliseconds(10'000));
+    CHECK(parse_retry_after("Tue Nov 14 22:13:30 2023", now) == milliseconds(10'000));
+}
+
+TEST_CASE("HTTP-dates in all three forms, read without the locale") {
+    using namespace std::chrono;
+    const auto now = system_clock::from_time_t(1'700'000'000);  // 2023
+    // RFC 9110's own example, 784111777 s since the epoch, in each form.
+    CHECK(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT", now) == 784111777);
+    CHECK(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT", now) == 784111777);
+    CHECK(parse_http_date("Sun Nov  6 08:49:37 1994", now) == 784111777);
+    CHECK(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT", now) == 0);
+    CHECK(parse_http_date("Thu, 29 Feb 2024 12:00:00 GMT", now) == 1709208000);
+    // rfc850's two-digit year: this century unless that is more than 50 years ahead.
+    CHECK(parse_http_date("Wednesday, 01-Jan-70 00:00:00 GMT", now) == 3155760000);  // 2070: 47 years ahead
+    CHECK(parse_http_date("Tuesday, 01-Jan-74 00:00:00 GMT", now) == 126230400);     // 2074 would be 51: 1974
+    CHECK(parse_http_date("Saturday, 01-Jan-22 00:00:00 GMT", now) == 1640995200);   // 2022
+    for (const char* bad : {"", "Sun, 06 Nov 1994 08:49:37 UTC", "Sun, 06 nov 1994 08:49:37 GMT",
+                            "Sun, 6 Nov 1994 08:49:37 GMT", "Sun, 06 Nov 1994 24:49:37 GMT", "Sun, 32 Nov 1994 08:49:37 GMT",
+                            "Sun, 06 Nov 1994 08:49 GMT", "Sun, 0x Nov 1994 08:49:37 GMT", "Sun, -6 Nov 1994 08:49:37 GMT",
+                            "So, 06 Nov. 1994 08:49:37 GMT", "Sun Nov  6 08:49:37 94", "1994-11-06T08:49:37Z"}) {
+        CAPTURE(bad);
+        CHECK_FALSE(parse_http_date(bad, now).has_value());
+    }
 }
 
 TEST_CASE("gzip bodies inflate back to the original") {
