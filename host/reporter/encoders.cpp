@@ -1,11 +1,11 @@
 #include "reporter/encoders.hpp"
 
-#include <ctime>
 #include <map>
 
 #include <boost/json.hpp>
 
 #include "capture/json_text.hpp"
+#include "common/civil_time.hpp"
 
 namespace pyhost::reporter {
 namespace json = boost::json;
@@ -360,18 +360,15 @@ long long timestamp_nanos(std::string_view iso) {
         }
         return value;
     };
-    std::tm when{};
-    when.tm_year = static_cast<int>(number(0, 4)) - 1900;
-    when.tm_mon = static_cast<int>(number(5, 2)) - 1;
-    when.tm_mday = static_cast<int>(number(8, 2));
-    when.tm_hour = static_cast<int>(number(11, 2));
-    when.tm_min = static_cast<int>(number(14, 2));
-    when.tm_sec = static_cast<int>(number(17, 2));
-    const long long micros = number(20, 6);
-    if (micros < 0 || when.tm_year < 0) {
+    const long long year = number(0, 4), month = number(5, 2), day = number(8, 2);
+    const long long hour = number(11, 2), minute = number(14, 2), second = number(17, 2), micros = number(20, 6);
+    if (year < 0 || month < 1 || month > 12 || day < 1 || day > 31 || hour < 0 || hour > 23 || minute < 0 ||
+        minute > 59 || second < 0 || second > 60 || micros < 0) {
         return -1;
     }
-    return static_cast<long long>(timegm(&when)) * 1'000'000'000LL + micros * 1000;
+    const long long seconds = days_from_civil(year, static_cast<int>(month), static_cast<int>(day)) * 86400 +
+                              hour * 3600 + minute * 60 + second;
+    return seconds * 1'000'000'000LL + micros * 1000;
 }
 
 std::unique_ptr<Encoder> make_encoder(const Sink& sink, const RunIdentity& identity) {

@@ -11,6 +11,7 @@
 
 #include "diag/log.hpp"
 
+#include "common/civil_time.hpp"
 #include "common/env.hpp"
 
 namespace pyhost::reporter {
@@ -347,16 +348,6 @@ std::optional<int> month_number(std::string_view name) {
         }
     }
     return std::nullopt;
-}
-
-// Days from 1970-01-01 to a proleptic Gregorian date (H. Hinnant's days_from_civil).
-long long days_from_civil(long long year, int month, int day) {
-    year -= month <= 2;
-    const long long era = (year >= 0 ? year : year - 399) / 400;
-    const long long year_of_era = year - era * 400;
-    const long long day_of_year = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1;
-    const long long day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    return era * 146097 + day_of_era - 719468;
 }
 
 }  // namespace

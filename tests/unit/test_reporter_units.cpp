@@ -259,6 +259,9 @@ TEST_CASE("journal timestamps convert to nanoseconds") {
     CHECK(timestamp_nanos("1970-01-01T00:00:01.000002Z") == 1'000'002'000);
     CHECK(timestamp_nanos("2023-11-14T22:13:20.500000Z") == 1'700'000'000'500'000'000LL);
     CHECK(timestamp_nanos("2023-11-14 22:13:20") == -1);
+    CHECK(timestamp_nanos("2024-02-29T23:59:60.999999Z") == 1'709'251'200'999'999'000LL);  // a leap second's
+    CHECK(timestamp_nanos("2023-13-14T22:13:20.500000Z") == -1);
+    CHECK(timestamp_nanos("2023-11-14T24:13:20.500000Z") == -1);
 }
 
 TEST_CASE("Splight status words") {
