@@ -11,6 +11,7 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.request
 
 REFERENCE = "/usr/bin/python3.11"
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -172,3 +173,24 @@ def print_row(name, baseline, contender, unit, ratio, target):
     shown = {"ms": 1e3, "s": 1.0, "MiB": 1.0}[unit]
     print(f"{name:<34} {baseline * shown:>10.3f} {unit:<3} {contender * shown:>10.3f} {unit:<3} "
           f"{ratio:>7.3f} {target:>8}")
+
+
+class Collector:
+    """bench/collector.py in a process of its own, on a loopback port: counts the records it is sent."""
+
+    def __init__(self, work):
+        port_file = os.path.join(work, "collector.port")
+        self.process = subprocess.Popen([sys.executable, os.path.join(HERE, "collector.py"), port_file])
+        deadline = time.monotonic() + 10
+        while not (os.path.exists(port_file) and open(port_file).read()):
+            if time.monotonic() > deadline:
+                raise SystemExit("the collector did not start")
+            time.sleep(0.02)
+        self.port = int(open(port_file).read())
+
+    def count(self, reset=False):
+        return int(urllib.request.urlopen(f"http://127.0.0.1:{self.port}/{'reset' if reset else 'count'}").read())
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait()

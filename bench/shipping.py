@@ -17,34 +17,12 @@ Usage: /usr/bin/python3.11 bench/shipping.py [--pyhost PATH] [--earlier PATH] [-
 """
 import argparse
 import os
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 
 import benchlib
 
 YARDSTICK = os.path.join(benchlib.ROOT, "..", "shared", "bench", "sitecustomize_runner")
-
-
-class Collector:
-    def __init__(self, work):
-        port_file = os.path.join(work, "collector.port")
-        self.process = subprocess.Popen([sys.executable, os.path.join(benchlib.HERE, "collector.py"), port_file])
-        deadline = time.monotonic() + 10
-        while not (os.path.exists(port_file) and open(port_file).read()):
-            if time.monotonic() > deadline:
-                raise SystemExit("the collector did not start")
-            time.sleep(0.02)
-        self.port = int(open(port_file).read())
-
-    def count(self, reset=False):
-        return int(urllib.request.urlopen(f"http://127.0.0.1:{self.port}/{'reset' if reset else 'count'}").read())
-
-    def stop(self):
-        self.process.terminate()
-        self.process.wait()
 
 
 def main():
@@ -59,7 +37,7 @@ def main():
     if options.earlier:
         pyhosts["earlier"] = os.path.abspath(options.earlier)
     work = tempfile.mkdtemp(prefix="pyhost-bench-")
-    collector = Collector(work)
+    collector = benchlib.Collector(work)
     journal = os.path.join(work, "run.jsonl")
     sink = f"jsonl+http://127.0.0.1:{collector.port}/ingest"
 

@@ -321,6 +321,7 @@ void State::consume() noexcept {
 
 void State::run_thread() noexcept {
     t_capture_thread = true;
+    name_this_thread("pyhost-capture");
     // Signals go to the program's threads, never to this one: a handler that writes to fd 2
     // (faulthandler) must not run where the tee lock may be held.
     sigset_t all;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "capture/capture.hpp"
+#include "common/native_thread.hpp"
 #include "diag/log.hpp"
 #include "reporter/cursor_store.hpp"
 #include "reporter/journal_tail.hpp"
@@ -122,6 +123,8 @@ void Shipper::run() noexcept {
     sigset_t all;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, nullptr);
+    name_this_thread("pyhost-ship");
+    yield_cpu_to_program();
 
     m_offset = m_cursors.get(m_sink.id);
     Batch batch;
@@ -270,6 +273,7 @@ public:
         }
         const auto deadline = std::chrono::steady_clock::now() + m_config.drain_timeout;
         std::thread watchdog([&] {
+            name_this_thread("pyhost-drain");
             std::unique_lock wait(m_done_mutex);
             if (!m_done_signal.wait_until(wait, deadline, [&] { return m_done; })) {
                 for (auto& job : m_jobs) {

@@ -92,6 +92,7 @@ bool program_handles_sigterm() noexcept {
 }
 
 void Watchdog::run() noexcept {
+    name_this_thread("pyhost-timeout");  // not lowered: it must fire on time
     if (wait_stopped(deadline)) {
         return;
     }
