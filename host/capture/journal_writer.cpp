@@ -16,6 +16,10 @@ namespace {
 // A line longer than this is cut into records marked "continued" rather than held forever.
 constexpr std::size_t k_max_line = std::size_t{64} << 10;
 constexpr std::size_t k_flush_bytes = std::size_t{256} << 10;
+// What m_journal and m_text reserve: a flush's worth and the largest stream line escaped.
+constexpr std::size_t k_buffer_bytes = k_flush_bytes + 6 * k_max_line + 4096;
+// The bytes of a stream line's record besides its escaped text: head, prefix, pid, mark.
+constexpr std::size_t k_line_overhead = 512;
 
 int open_append(const std::string& path) {
     if (path.empty()) {
@@ -72,7 +76,11 @@ JournalWriter::JournalWriter(std::string journal_path, std::string text_log_path
         (void)::flock(m_journal_fd, LOCK_SH | LOCK_NB);
     }
     m_text_fd = open_append(m_text_log_path);
-    m_journal.reserve(k_flush_bytes * 2);
+    m_journal.reserve(k_buffer_bytes);
+    m_text.reserve(k_buffer_bytes);
+    for (PartialLine& partial : m_partial) {
+        partial.bytes.reserve(k_max_line);
+    }
 }
 
 JournalWriter::~JournalWriter() {
@@ -103,33 +111,86 @@ void JournalWriter::handle(const EntryRing::Entry& entry) {
     }
 }
 
+JournalWriter::PartialLine* JournalWriter::partial_line(const LineKey& key) {
+    if (m_last_partial != nullptr && m_last_partial->key == key) {
+        return m_last_partial;
+    }
+    PartialLine* free_slot = nullptr;
+    for (PartialLine& partial : m_partial) {
+        if (partial.used && partial.key == key) {
+            return m_last_partial = &partial;
+        }
+        if (!partial.used && free_slot == nullptr) {
+            free_slot = &partial;
+        }
+    }
+    if (free_slot != nullptr) {
+        free_slot->used = true;
+        free_slot->key = key;
+        m_last_partial = free_slot;
+    }
+    return free_slot;  // nullptr: more streams than a run has; their pieces are emitted as they come
+}
+
+void JournalWriter::journal_room(std::size_t bound) {
+    if (m_journal.size() + bound > m_journal.capacity()) {
+        write_journal();
+        if (bound > m_journal.capacity()) {
+            m_journal.reserve(bound);  // one record larger than the reserve (a huge log message)
+        }
+    }
+}
+
+void JournalWriter::text_room(std::size_t bound) {
+    if (m_text.size() + bound > m_text.capacity()) {
+        write_text();
+        if (bound > m_text.capacity()) {
+            m_text.reserve(bound);
+        }
+    }
+}
+
 void JournalWriter::handle_stream(const Prelude& prelude, std::string_view bytes) {
     if (m_text_fd >= 0) {
+        text_room(bytes.size());
         m_text.append(bytes);
     }
     if (prelude.flags & k_echo_of_log_record) {
         return;  // a handler's console copy of a record the journal already holds
     }
     const LineKey key{prelude.pid, prelude.stream, prelude.fd};
-    PartialLine& partial = m_partial[key];
+    PartialLine* partial = partial_line(key);
     while (!bytes.empty()) {
-        if (partial.bytes.empty()) {
-            partial.ts_micros = prelude.ts_micros;
-        }
         const auto newline = bytes.find('\n');
-        const std::string_view piece = bytes.substr(0, newline);
-        if (partial.bytes.empty() && newline != std::string_view::npos && piece.size() <= k_max_line) {
-            emit_line(key, prelude.ts_micros, piece, false);  // the common case: no copy
+        std::string_view piece = bytes.substr(0, newline);
+        if (partial == nullptr || (partial->bytes.empty() && newline != std::string_view::npos && piece.size() <= k_max_line)) {
+            // The common case, a whole line, needs no copy. (Without a slot, a piece is a
+            // record of its own: never lost, only cut.)
+            while (piece.size() > k_max_line) {
+                emit_line(key, prelude.ts_micros, piece.substr(0, k_max_line), true);
+                piece.remove_prefix(k_max_line);
+            }
+            emit_line(key, prelude.ts_micros, piece, false);
         } else {
-            partial.bytes.append(piece);
-            while (partial.bytes.size() > k_max_line) {
-                emit_line(key, partial.ts_micros, std::string_view(partial.bytes).substr(0, k_max_line), true);
-                partial.bytes.erase(0, k_max_line);
-                partial.ts_micros = prelude.ts_micros;
+            if (partial->bytes.empty()) {
+                partial->ts_micros = prelude.ts_micros;
+            }
+            // Filled up to k_max_line at most (its reserve): a full one is a record marked
+            // continued, and the line goes on in the next.
+            for (;;) {
+                const std::size_t take = std::min(piece.size(), k_max_line - partial->bytes.size());
+                partial->bytes.append(piece.substr(0, take));
+                piece.remove_prefix(take);
+                if (piece.empty()) {
+                    break;
+                }
+                emit_line(key, partial->ts_micros, partial->bytes, true);
+                partial->bytes.clear();
+                partial->ts_micros = prelude.ts_micros;
             }
             if (newline != std::string_view::npos) {
-                emit_line(key, partial.ts_micros, partial.bytes, false);
-                partial.bytes.clear();
+                emit_line(key, partial->ts_micros, partial->bytes, false);
+                partial->bytes.clear();
             }
         }
         if (newline == std::string_view::npos) {
@@ -166,6 +227,7 @@ void JournalWriter::next_seq() {
 
 // The hot path: one stdout/stderr/native line.
 void JournalWriter::emit_line(const LineKey& key, std::int64_t ts, std::string_view text, bool continued) {
+    journal_room(k_line_overhead + 6 * text.size());
     next_seq();
     // The head `{"seq":N,"ts":"..."` put together on the stack and appended once.
     const std::string_view stamp = m_timestamps.format(ts);
@@ -223,6 +285,9 @@ void JournalWriter::end_record() {
 }
 
 void JournalWriter::handle_fields(EntryKind kind, const Prelude& prelude, std::span<const std::byte> fields) {
+    // Each value escaped at most sixfold, a key and punctuation per field (5 bytes of
+    // header each at least), and the record's head.
+    journal_room(12 * fields.size() + 1024);
     std::string_view stream = kind == EntryKind::log ? "log" : kind == EntryKind::status ? "status" : "host";
     begin_record(prelude.ts_micros, prelude.pid, stream);
     // Level and logger come first in every record, whatever order the producer used.
@@ -325,6 +390,7 @@ void JournalWriter::handle_fields(EntryKind kind, const Prelude& prelude, std::s
 }
 
 void JournalWriter::note(std::string_view level, std::string_view message, std::int64_t ts_micros) {
+    journal_room(6 * (level.size() + message.size()) + 1024);
     begin_record(ts_micros, m_main_pid, "host");
     m_journal += ",\"level\":";
     json::append_string(m_journal, level);
@@ -334,9 +400,9 @@ void JournalWriter::note(std::string_view level, std::string_view message, std::
 }
 
 void JournalWriter::flush_partial_lines() {
-    for (auto& [key, partial] : m_partial) {
-        if (!partial.bytes.empty()) {
-            emit_line(key, partial.ts_micros, partial.bytes, false);
+    for (PartialLine& partial : m_partial) {
+        if (partial.used && !partial.bytes.empty()) {
+            emit_line(partial.key, partial.ts_micros, partial.bytes, false);
             partial.bytes.clear();
         }
     }
@@ -370,21 +436,29 @@ bool JournalWriter::write_all(int fd, std::string& buffer, std::uint64_t records
     return true;
 }
 
-void JournalWriter::flush(bool force) {
-    if (!force && m_journal.size() < k_flush_bytes && m_text.size() < k_flush_bytes) {
-        return;
-    }
+void JournalWriter::write_journal() {
     if (m_journal_fd >= 0 && !m_journal.empty()) {
         write_all(m_journal_fd, m_journal, m_pending_records, m_journal_failed, m_journal_path);
     } else {
         m_journal.clear();
     }
     m_pending_records = 0;
+}
+
+void JournalWriter::write_text() {
     if (m_text_fd >= 0 && !m_text.empty()) {
         write_all(m_text_fd, m_text, 0, m_text_failed, m_text_log_path);
     } else {
         m_text.clear();
     }
+}
+
+void JournalWriter::flush(bool force) {
+    if (!force && m_journal.size() < k_flush_bytes && m_text.size() < k_flush_bytes) {
+        return;
+    }
+    write_journal();
+    write_text();
 }
 
 }  // namespace pyhost::capture

@@ -3,7 +3,7 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
+#include <array>
 #include <string>
 #include <tuple>
 
@@ -51,10 +51,22 @@ private:
         std::uint8_t fd;
         auto operator<=>(const LineKey&) const = default;
     };
+    // A line not yet ended by a newline, for one (pid, stream, fd). Its buffer is reserved
+    // at construction and holds at most k_max_line bytes: see m_journal.
     struct PartialLine {
+        LineKey key{};
+        bool used = false;
         std::string bytes;
         std::int64_t ts_micros = 0;
     };
+    PartialLine* partial_line(const LineKey& key);
+    // Makes sure the next `bound` bytes fit in m_journal (m_text) without growing it, writing
+    // it out first if they do not.
+    void journal_room(std::size_t bound);
+    void text_room(std::size_t bound);
+    // Write out m_journal (m_text), emptied.
+    void write_journal();
+    void write_text();
 
     void handle_stream(const Prelude& prelude, std::string_view bytes);
     void handle_fields(EntryKind kind, const Prelude& prelude, std::span<const std::byte> fields);
@@ -80,12 +92,19 @@ private:
     std::size_t m_seq_digits = 1;
     void next_seq();
 
-    std::string m_journal;          // pending JSON lines
+    // Pending JSON lines and console bytes. Reserved at construction and never grown by the
+    // capture thread (what does not fit is written out first): its first malloc() would
+    // create a glibc arena, a 128 MiB mapping trimmed by two munmap()s, each a TLB shootdown
+    // of the CPU running the program. Only a single record larger than the reserve grows it.
+    std::string m_journal;
     std::uint64_t m_pending_records = 0;
-    std::string m_text;             // pending console bytes
+    std::string m_text;
     std::uint64_t m_seq = 0;
     std::uint64_t m_records_lost = 0;
-    std::map<LineKey, PartialLine> m_partial;
+    // One per stream a run can have (stdout, stderr, native fd 1, fd 2, both), and room to
+    // spare; the last one used is looked at first.
+    std::array<PartialLine, 8> m_partial;
+    PartialLine* m_last_partial = nullptr;
 };
 
 }  // namespace pyhost::capture

@@ -555,6 +555,41 @@ class BoundsTests(CaptureTestCase):
         self.assertEqual([r["seq"] for r in records], list(range(1, len(records) + 1)))
         self.assertEqual(records[-1]["status"], "finished")
 
+    def test_the_capture_thread_never_allocates(self):
+        # A thread's first malloc() gives it a glibc arena: a 128 MiB mapping trimmed by two
+        # munmap()s, each a TLB shootdown of the CPU running the program. After every kind of
+        # record (whole, partial and over-long lines, a log record, a child's native output),
+        # the process must still have only the main arena: the program's own thread is the
+        # only one that allocated.
+        program = """
+            import ctypes, logging, subprocess, sys, time
+            print("a whole line")
+            sys.stdout.write("a partial line"); sys.stdout.flush()
+            time.sleep(0.1)
+            print(" ended later")
+            print("x" * 200_000, flush=True)
+            logging.warning("a log record with %s", "arguments", extra={"key": [1, 2]})
+            subprocess.run(["echo", "a child's line"])
+            time.sleep(0.5)  # the capture thread formats and writes all of it
+            libc = ctypes.CDLL(None)
+            libc.fopen.restype = ctypes.c_void_p
+            libc.fopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+            libc.malloc_info.argtypes = [ctypes.c_int, ctypes.c_void_p]
+            libc.fclose.argtypes = [ctypes.c_void_p]
+            report = libc.fopen(b"malloc_info.xml", b"w")
+            libc.malloc_info(0, report)
+            libc.fclose(report)
+            """
+        code, out, err, records = self.run_captured(program)
+        self.assertEqual((code, err), (0, b"WARNING:root:a log record with arguments\n"))
+        self.assertEqual([r["message"][:20] for r in records if r["stream"] in ("stdout", "native", "log")],
+                         ["a whole line", "a partial line ended", *["x" * 20] * 4, "a log record with ar",
+                          "a child's line"])
+        with open(os.path.join(self.tmp, "malloc_info.xml")) as f:
+            heaps = f.read().count("<heap nr=")
+        if "ASAN_OPTIONS" not in os.environ:  # AddressSanitizer's malloc has no glibc arenas
+            self.assertEqual(heaps, 1)
+
     def test_ten_million_lines_keep_memory_bounded(self):
         program = """
             import sys
