@@ -1,6 +1,8 @@
 #include "capture/journal_writer.hpp"
 
+#include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 
 #include <fcntl.h>
@@ -48,7 +50,7 @@ std::string_view level_of_number(std::int64_t levelno) {
     return "CRITICAL";
 }
 
-void append_key(std::string& out, std::string_view key) {
+void append_key(json::TextBuffer& out, std::string_view key) {
     out += ",\"";
     out += key;
     out += "\":";
@@ -60,7 +62,9 @@ JournalWriter::JournalWriter(std::string journal_path, std::string text_log_path
                              std::int32_t main_pid)
     : m_journal_path(std::move(journal_path)),
       m_text_log_path(std::move(text_log_path)),
-      m_main_pid(main_pid) {
+      m_main_pid(main_pid),
+      m_journal(k_buffer_bytes),
+      m_text(k_buffer_bytes) {
     json::append_string(m_run_id_json, run_id);
     const std::string common = ",\"run_id\":" + m_run_id_json + ",\"stream\":";
     m_line_prefix[0] = common + "\"stdout\",\"level\":\"INFO\",\"logger\":null,\"message\":";
@@ -76,8 +80,6 @@ JournalWriter::JournalWriter(std::string journal_path, std::string text_log_path
         (void)::flock(m_journal_fd, LOCK_SH | LOCK_NB);
     }
     m_text_fd = open_append(m_text_log_path);
-    m_journal.reserve(k_buffer_bytes);
-    m_text.reserve(k_buffer_bytes);
     for (PartialLine& partial : m_partial) {
         partial.bytes.reserve(k_max_line);
     }
@@ -225,52 +227,55 @@ void JournalWriter::next_seq() {
     ++m_seq_digits;
 }
 
-// The hot path: one stdout/stderr/native line.
+// The hot path: one stdout/stderr/native line, written straight into the buffer.
 void JournalWriter::emit_line(const LineKey& key, std::int64_t ts, std::string_view text, bool continued) {
-    journal_room(k_line_overhead + 6 * text.size());
-    next_seq();
-    // The head `{"seq":N,"ts":"..."` put together on the stack and appended once.
-    const std::string_view stamp = m_timestamps.format(ts);
     constexpr std::string_view open = "{\"seq\":";
     constexpr std::string_view ts_key = ",\"ts\":";
-    char head[open.size() + sizeof m_seq_text + ts_key.size() + 32];
-    char* end = head;
-    const auto put = [&end](const char* bytes, std::size_t size) {
-        std::memcpy(end, bytes, size);
-        end += size;
-    };
-    put(open.data(), open.size());
-    put(m_seq_text, m_seq_digits);
-    put(ts_key.data(), ts_key.size());
-    put(stamp.data(), stamp.size());
-    m_journal.append(head, static_cast<std::size_t>(end - head));
-    if (key.pid != m_main_pid) {
-        m_journal += ",\"pid\":";
-        json::append_int(m_journal, key.pid);
-    }
+    constexpr std::string_view pid_key = ",\"pid\":";
+    constexpr std::string_view continued_mark = ",\"continued\":true";
+    constexpr std::string_view close = "}\n";
     std::size_t variant = 0;
     if (key.stream == Stream::stderr_) {
         variant = 1;
     } else if (key.stream == Stream::native) {
         variant = key.fd == 1 ? 2 : key.fd == 2 ? 3 : 4;
     }
-    m_journal += m_line_prefix[variant];
-    json::append_string(m_journal, text);
-    if (continued) {
-        m_journal += ",\"continued\":true";
+    const std::string& prefix = m_line_prefix[variant];
+    journal_room(k_line_overhead + prefix.size() + json::quoted_bound(text.size()));
+    next_seq();
+    const std::string_view stamp = m_timestamps.format(ts);
+    char* out = m_journal.room(0);  // journal_room() made the room
+    const auto put = [&out](std::string_view bytes) {
+        std::memcpy(out, bytes.data(), bytes.size());
+        out += bytes.size();
+    };
+    put(open);
+    put({m_seq_text, m_seq_digits});
+    put(ts_key);
+    put(stamp);
+    if (key.pid != m_main_pid) {
+        put(pid_key);
+        out = std::to_chars(out, out + 16, key.pid).ptr;
     }
-    end_record();
+    put(prefix);
+    out = json::write_string(out, text);
+    if (continued) {
+        put(continued_mark);
+    }
+    put(close);
+    m_journal.commit(out);
+    ++m_pending_records;
 }
 
 void JournalWriter::begin_record(std::int64_t ts, std::int32_t pid, std::string_view stream) {
     next_seq();
     m_journal += "{\"seq\":";
-    m_journal.append(m_seq_text, m_seq_digits);
+    m_journal += std::string_view(m_seq_text, m_seq_digits);
     m_journal += ",\"ts\":";
-    m_timestamps.append(m_journal, ts);
+    m_journal += m_timestamps.format(ts);
     if (pid != m_main_pid) {
         append_key(m_journal, "pid");
-        json::append_int(m_journal, pid);
+        m_journal.append_int(pid);
     }
     m_journal += ",\"run_id\":";
     m_journal += m_run_id_json;
@@ -305,15 +310,15 @@ void JournalWriter::handle_fields(EntryKind kind, const Prelude& prelude, std::s
         }
     });
     m_journal += ",\"level\":";
-    json::append_string(m_journal, level);
+    m_journal.append_quoted(level);
     m_journal += ",\"logger\":";
     if (has_logger) {
-        json::append_string(m_journal, logger);
+        m_journal.append_quoted(logger);
     } else {
         m_journal += "null";
     }
     m_journal += ",\"message\":";
-    json::append_string(m_journal, message);
+    m_journal.append_quoted(message);
 
     // Extra fields gather into one "extra" object, exception fields into one "exception".
     bool in_extra = false;
@@ -336,42 +341,42 @@ void JournalWriter::handle_fields(EntryKind kind, const Prelude& prelude, std::s
         case Field::logger:
         case Field::message:
             break;
-        case Field::file: append_key(m_journal, "file"); json::append_string(m_journal, value); break;
-        case Field::line: append_key(m_journal, "line"); json::append_int(m_journal, field_int(value)); break;
-        case Field::func: append_key(m_journal, "func"); json::append_string(m_journal, value); break;
-        case Field::thread: append_key(m_journal, "thread"); json::append_string(m_journal, value); break;
-        case Field::stack: append_key(m_journal, "stack"); json::append_string(m_journal, value); break;
-        case Field::status: append_key(m_journal, "status"); json::append_string(m_journal, value); break;
+        case Field::file: append_key(m_journal, "file"); m_journal.append_quoted(value); break;
+        case Field::line: append_key(m_journal, "line"); m_journal.append_int(field_int(value)); break;
+        case Field::func: append_key(m_journal, "func"); m_journal.append_quoted(value); break;
+        case Field::thread: append_key(m_journal, "thread"); m_journal.append_quoted(value); break;
+        case Field::stack: append_key(m_journal, "stack"); m_journal.append_quoted(value); break;
+        case Field::status: append_key(m_journal, "status"); m_journal.append_quoted(value); break;
         case Field::component_status:
             append_key(m_journal, "component_status");
-            json::append_string(m_journal, value);
+            m_journal.append_quoted(value);
             break;
-        case Field::exit_code: append_key(m_journal, "exit_code"); json::append_int(m_journal, field_int(value)); break;
-        case Field::signal: append_key(m_journal, "signal"); json::append_string(m_journal, value); break;
+        case Field::exit_code: append_key(m_journal, "exit_code"); m_journal.append_int(field_int(value)); break;
+        case Field::signal: append_key(m_journal, "signal"); m_journal.append_quoted(value); break;
         case Field::exc:
             if (in_exception) {
                 m_journal += ",\"traceback\":";
             } else {
                 append_key(m_journal, "exc");
             }
-            json::append_string(m_journal, value);
+            m_journal.append_quoted(value);
             break;
         case Field::exc_type:
             append_key(m_journal, "exception");
             m_journal += "{\"type\":";
-            json::append_string(m_journal, value);
+            m_journal.append_quoted(value);
             in_exception = true;
             break;
         case Field::exc_message:
             if (in_exception) {
                 m_journal += ",\"message\":";
-                json::append_string(m_journal, value);
+                m_journal.append_quoted(value);
             }
             break;
         case Field::extra_key:
             m_journal += in_extra ? "," : ",\"extra\":{";
             in_extra = true;
-            json::append_string(m_journal, value);
+            m_journal.append_quoted(value);
             m_journal += ':';
             break;
         case Field::extra_value:
@@ -393,9 +398,9 @@ void JournalWriter::note(std::string_view level, std::string_view message, std::
     journal_room(6 * (level.size() + message.size()) + 1024);
     begin_record(ts_micros, m_main_pid, "host");
     m_journal += ",\"level\":";
-    json::append_string(m_journal, level);
+    m_journal.append_quoted(level);
     m_journal += ",\"logger\":\"pyhost\",\"message\":";
-    json::append_string(m_journal, message);
+    m_journal.append_quoted(message);
     end_record();
 }
 
@@ -408,7 +413,7 @@ void JournalWriter::flush_partial_lines() {
     }
 }
 
-bool JournalWriter::write_all(int fd, std::string& buffer, std::uint64_t records, bool& failed,
+bool JournalWriter::write_all(int fd, json::TextBuffer& buffer, std::uint64_t records, bool& failed,
                               const std::string& path) {
     std::size_t done = 0;
     while (done < buffer.size()) {

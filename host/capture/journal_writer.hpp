@@ -73,7 +73,7 @@ private:
     void emit_line(const LineKey& key, std::int64_t ts, std::string_view text, bool continued);
     void begin_record(std::int64_t ts, std::int32_t pid, std::string_view stream);
     void end_record();
-    bool write_all(int fd, std::string& buffer, std::uint64_t records, bool& failed, const std::string& path);
+    bool write_all(int fd, json::TextBuffer& buffer, std::uint64_t records, bool& failed, const std::string& path);
 
     std::string m_journal_path;
     std::string m_text_log_path;
@@ -96,9 +96,9 @@ private:
     // capture thread (what does not fit is written out first): its first malloc() would
     // create a glibc arena, a 128 MiB mapping trimmed by two munmap()s, each a TLB shootdown
     // of the CPU running the program. Only a single record larger than the reserve grows it.
-    std::string m_journal;
+    json::TextBuffer m_journal;
     std::uint64_t m_pending_records = 0;
-    std::string m_text;
+    json::TextBuffer m_text;
     std::uint64_t m_seq = 0;
     std::uint64_t m_records_lost = 0;
     // One per stream a run can have (stdout, stderr, native fd 1, fd 2, both), and room to

@@ -6,6 +6,11 @@
 #include <cstdint>
 #include <cstring>
 #include <ctime>
+#include <memory>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace pyhost::capture::json {
 namespace {
@@ -45,93 +50,136 @@ std::size_t utf8_sequence_length(std::string_view text, std::size_t i) {
     return 0;
 }
 
-void append_u_escape(std::string& out, unsigned value) {
-    out += "\\u";
-    out += k_hex[(value >> 12) & 0xF];
-    out += k_hex[(value >> 8) & 0xF];
-    out += k_hex[(value >> 4) & 0xF];
-    out += k_hex[value & 0xF];
+char* write_u_escape(char* out, unsigned value) {
+    out[0] = '\\';
+    out[1] = 'u';
+    out[2] = k_hex[(value >> 12) & 0xF];
+    out[3] = k_hex[(value >> 8) & 0xF];
+    out[4] = k_hex[(value >> 4) & 0xF];
+    out[5] = k_hex[value & 0xF];
+    return out + 6;
 }
 
 }  // namespace
-
-// Bytes that cannot be copied as they are: controls, quote, backslash, and every byte of a
-// multi-byte sequence (which must be validated).
-constexpr bool k_special[256] = {
-#define PYHOST_S16(a) a, a, a, a, a, a, a, a, a, a, a, a, a, a, a, a
-    PYHOST_S16(true), PYHOST_S16(true),
-    false, false, true, false, false, false, false, false, false, false, false, false, false, false, false, false,
-    PYHOST_S16(false), PYHOST_S16(false),
-    false, false, false, false, false, false, false, false, false, false, false, false, true, false, false, false,
-    PYHOST_S16(false), PYHOST_S16(false),
-    PYHOST_S16(true), PYHOST_S16(true), PYHOST_S16(true), PYHOST_S16(true),
-    PYHOST_S16(true), PYHOST_S16(true), PYHOST_S16(true), PYHOST_S16(true),
-#undef PYHOST_S16
-};
 
 namespace {
 
-// Whether any of the eight bytes of `word` is special (see k_special): below 0x20, '"', '\\'
-// or 0x80 and above. Exact as a yes/no answer (the borrows of the zero-byte tests only spill
-// above a byte that is itself a match).
-bool any_special(std::uint64_t word) {
-    constexpr std::uint64_t ones = 0x0101010101010101ULL;
-    constexpr std::uint64_t highs = 0x8080808080808080ULL;
-    const auto any_zero = [&](std::uint64_t x) { return ((x - ones) & ~x & highs) != 0; };
-    const bool below_space = ((word - ones * 0x20) & ~word & highs) != 0;
-    return (word & highs) != 0 || below_space || any_zero(word ^ (ones * '"')) || any_zero(word ^ (ones * '\\'));
+// How many bytes at the start of p[0, n) can be copied as they are: before the first control
+// character, quote, backslash or byte of 0x80 and above (a multi-byte sequence, which must be
+// validated). Sixteen bytes at a time: the journal escapes every line a program prints.
+std::size_t plain_prefix(const char* p, std::size_t n) {
+#if defined(__SSE2__)
+    // One signed comparison finds both the controls (0x00-0x1f) and the bytes >= 0x80, which
+    // are negative as signed chars.
+    const __m128i space = _mm_set1_epi8(0x20);
+    const __m128i quote = _mm_set1_epi8('"');
+    const __m128i backslash = _mm_set1_epi8('\\');
+    const auto specials = [&](__m128i v) {
+        const __m128i hit = _mm_or_si128(_mm_cmplt_epi8(v, space),
+                                         _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)));
+        return static_cast<unsigned>(_mm_movemask_epi8(hit));
+    };
+    std::size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        if (const unsigned mask = specials(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i)))) {
+            return i + static_cast<std::size_t>(__builtin_ctz(mask));
+        }
+    }
+    if (i < n) {
+        alignas(16) char tail[16] = {};
+        std::memcpy(tail, p + i, n - i);
+        if (const unsigned mask = specials(_mm_load_si128(reinterpret_cast<const __m128i*>(tail))) &
+                                  ((1u << (n - i)) - 1)) {
+            return i + static_cast<std::size_t>(__builtin_ctz(mask));
+        }
+    }
+    return n;
+#else
+    std::size_t i = 0;
+    while (i < n) {
+        const auto c = static_cast<unsigned char>(p[i]);
+        if (c < 0x20 || c == '"' || c == '\\' || c >= 0x80) {
+            break;
+        }
+        ++i;
+    }
+    return i;
+#endif
 }
 
 }  // namespace
 
-void append_string(std::string& out, std::string_view text) {
-    out += '"';
+char* write_string(char* out, std::string_view text) {
+    *out++ = '"';
+    const char* bytes = text.data();
     std::size_t i = 0;
-    std::size_t run_start = 0;  // start of bytes that pass through unchanged
-    const auto flush_run = [&] { out.append(text.data() + run_start, i - run_start); };
-    const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
     while (i < text.size()) {
-        // Plain text eight bytes at a time: the journal escapes every line a program prints.
-        for (std::uint64_t word = 0; i + 8 <= text.size(); i += 8) {
-            std::memcpy(&word, bytes + i, 8);
-            if (any_special(word)) {
-                break;
-            }
-        }
+        const std::size_t plain = plain_prefix(bytes + i, text.size() - i);
+        std::memcpy(out, bytes + i, plain);
+        out += plain;
+        i += plain;
         if (i >= text.size()) {
             break;
         }
-        const unsigned char c = bytes[i];
-        if (!k_special[c]) {
-            ++i;
-            continue;
-        }
+        const auto c = static_cast<unsigned char>(bytes[i]);
         if (c >= 0x80) {
-            const std::size_t length = utf8_sequence_length(text, i);
-            if (length != 0) {
+            if (const std::size_t length = utf8_sequence_length(text, i); length != 0) {
+                std::memcpy(out, bytes + i, length);
+                out += length;
                 i += length;
-                continue;
+            } else {
+                out = write_u_escape(out, 0xDC00u + c);
+                ++i;
             }
-            flush_run();
-            append_u_escape(out, 0xDC00u + c);
-            run_start = ++i;
             continue;
         }
-        flush_run();
+        const char* escape = nullptr;
         switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        case '\b': out += "\\b"; break;
-        case '\f': out += "\\f"; break;
-        default: append_u_escape(out, c); break;
+        case '"': escape = "\\\""; break;
+        case '\\': escape = "\\\\"; break;
+        case '\n': escape = "\\n"; break;
+        case '\r': escape = "\\r"; break;
+        case '\t': escape = "\\t"; break;
+        case '\b': escape = "\\b"; break;
+        case '\f': escape = "\\f"; break;
+        default: break;
         }
-        run_start = ++i;
+        if (escape != nullptr) {
+            out[0] = escape[0];
+            out[1] = escape[1];
+            out += 2;
+        } else {
+            out = write_u_escape(out, c);
+        }
+        ++i;
     }
-    flush_run();
-    out += '"';
+    *out++ = '"';
+    return out;
+}
+
+void append_string(std::string& out, std::string_view text) {
+    // Short texts (most) through the stack, without zero-filling room they may not use.
+    constexpr std::size_t k_short = 256;
+    if (text.size() <= k_short) {
+        char buffer[quoted_bound(k_short)];
+        out.append(buffer, write_string(buffer, text));
+        return;
+    }
+    const std::size_t old = out.size();
+    out.resize(old + quoted_bound(text.size()));
+    out.resize(static_cast<std::size_t>(write_string(out.data() + old, text) - out.data()));
+}
+
+void TextBuffer::grow(std::size_t capacity) {
+    auto bigger = std::make_unique_for_overwrite<char[]>(capacity);
+    std::memcpy(bigger.get(), m_data.get(), m_size);
+    m_data = std::move(bigger);
+    m_capacity = capacity;
+}
+
+void TextBuffer::append_int(std::int64_t value) {
+    char* at = room(24);
+    m_size += static_cast<std::size_t>(std::to_chars(at, at + 24, value).ptr - at);
 }
 
 namespace {

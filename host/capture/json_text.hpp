@@ -4,6 +4,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -14,6 +16,68 @@ namespace pyhost::capture::json {
 // surrogate escape \udc80..\udcff, Python's surrogateescape, so the original bytes can be
 // recovered exactly (json.loads(...).encode("utf-8", "surrogateescape")).
 void append_string(std::string& out, std::string_view text);
+
+// The most bytes a JSON string of `size` bytes of text can take: each byte escaped to six
+// (\u001f, or \udcff for a byte of invalid UTF-8), and the quotes.
+constexpr std::size_t quoted_bound(std::size_t size) { return 6 * size + 2; }
+
+// The same as append_string, written at `out`, which has room for quoted_bound(text.size())
+// bytes. Returns the end of what it wrote.
+char* write_string(char* out, std::string_view text);
+
+// An output buffer that grows only when asked to hold more than its capacity, for the capture
+// thread, which must not allocate (see JournalWriter): reserved once, filled, written out,
+// cleared. Writing goes through room(n), which guarantees n bytes at the end. Its memory is
+// not cleared: untouched pages of the reserve cost no resident memory.
+class TextBuffer {
+public:
+    explicit TextBuffer(std::size_t capacity) : m_data(std::make_unique_for_overwrite<char[]>(capacity)), m_capacity(capacity) {}
+
+    std::size_t size() const { return m_size; }
+    std::size_t capacity() const { return m_capacity; }
+    bool empty() const { return m_size == 0; }
+    const char* data() const { return m_data.get(); }
+    std::string_view view() const { return {m_data.get(), m_size}; }
+    void clear() { m_size = 0; }
+    void reserve(std::size_t capacity) {
+        if (capacity > m_capacity) {
+            grow(capacity);
+        }
+    }
+
+    // Where the next n bytes go; grows (allocates) only if they do not fit.
+    char* room(std::size_t n) {
+        if (m_size + n > m_capacity) {
+            grow(m_size + n > 2 * m_capacity ? m_size + n : 2 * m_capacity);
+        }
+        return m_data.get() + m_size;
+    }
+    // Takes the bytes written at room() up to `end` as part of the buffer.
+    void commit(const char* end) { m_size = static_cast<std::size_t>(end - m_data.get()); }
+
+    void append(std::string_view bytes) {
+        std::memcpy(room(bytes.size()), bytes.data(), bytes.size());
+        m_size += bytes.size();
+    }
+    TextBuffer& operator+=(std::string_view bytes) {
+        append(bytes);
+        return *this;
+    }
+    TextBuffer& operator+=(char c) {
+        *room(1) = c;
+        ++m_size;
+        return *this;
+    }
+    // `text` as a JSON string (see append_string).
+    void append_quoted(std::string_view text) { commit(write_string(room(quoted_bound(text.size())), text)); }
+    void append_int(std::int64_t value);
+
+private:
+    void grow(std::size_t capacity);
+    std::unique_ptr<char[]> m_data;
+    std::size_t m_capacity = 0;
+    std::size_t m_size = 0;
+};
 
 // Room for a quoted timestamp as below (29 bytes) and snprintf's terminator, for any int64.
 inline constexpr std::size_t k_timestamp_capacity = 40;

@@ -23,13 +23,15 @@ TEST_CASE("JSON strings: escapes, valid UTF-8 kept, invalid bytes as lone surrog
     CHECK(out == "\"\\udced\\udca0\\udc80\"");
 }
 
-TEST_CASE("JSON strings: the word-at-a-time scan finds every special byte at every offset") {
+TEST_CASE("JSON strings: the sixteen-byte scan finds every special byte at every offset") {
     const std::string specials[] = {"\"", "\\", "\n", "\x01", "\x1f", "\x7f", "\xff", "\xc3\xa9", "\xe2\x9c\x93", "\xf0\x9f\x98\x80", "\xed\xa0\x80", " ", "~"};
     for (const std::string& special : specials) {
-        for (std::size_t length = 0; length <= 24; ++length) {
-            for (std::size_t at = 0; at <= length; ++at) {
-                // Amid plain ASCII a special sequence is escaped as it is alone, and alone (at most
-                // four bytes) append_string reads it a byte at a time.
+        // Past two blocks and their tails, and past the 256 bytes above which append_string
+        // writes into the string itself rather than through the stack.
+        for (std::size_t length : {0UL, 1UL, 7UL, 8UL, 14UL, 15UL, 16UL, 17UL, 30UL, 31UL, 32UL, 33UL, 40UL, 255UL, 256UL, 300UL}) {
+            for (std::size_t at = 0; at <= length; at += length > 40 ? 13 : 1) {
+                // Amid plain ASCII a special sequence is escaped as it is alone (at most four
+                // bytes: one block's tail).
                 std::string alone;
                 json::append_string(alone, special);
                 std::string expected = alone.substr(0, 1) + std::string(at, 'a');
@@ -41,6 +43,10 @@ TEST_CASE("JSON strings: the word-at-a-time scan finds every special byte at eve
                 json::append_string(out, text);
                 INFO("special byte(s) at " << at << " of " << text.size());
                 CHECK(out == expected);
+                json::TextBuffer buffer(4);  // grows as it must
+                buffer += '[';
+                buffer.append_quoted(text);
+                CHECK(buffer.view() == "[" + expected);
             }
         }
     }
