@@ -20,7 +20,8 @@ constexpr std::size_t k_max_line = std::size_t{64} << 10;
 constexpr std::size_t k_flush_bytes = std::size_t{256} << 10;
 // What m_journal and m_text reserve: a flush's worth and the largest stream line escaped.
 constexpr std::size_t k_buffer_bytes = k_flush_bytes + 6 * k_max_line + 4096;
-// The bytes of a stream line's record besides its escaped text: head, prefix, pid, mark.
+// The bytes of a stream line's record besides its prefix and escaped text: seq, timestamp,
+// pid, continuation mark, punctuation (about 110 at most).
 constexpr std::size_t k_line_overhead = 512;
 
 int open_append(const std::string& path) {
@@ -134,27 +135,20 @@ JournalWriter::PartialLine* JournalWriter::partial_line(const LineKey& key) {
     return free_slot;  // nullptr: more streams than a run has; their pieces are emitted as they come
 }
 
-void JournalWriter::journal_room(std::size_t bound) {
-    if (m_journal.size() + bound > m_journal.capacity()) {
-        write_journal();
-        if (bound > m_journal.capacity()) {
-            m_journal.reserve(bound);  // one record larger than the reserve (a huge log message)
+void JournalWriter::make_room(json::TextBuffer& buffer, std::size_t bound) {
+    if (buffer.size() + bound > buffer.capacity()) {
+        if (&buffer == &m_journal) {
+            write_journal();
+        } else {
+            write_text();
         }
-    }
-}
-
-void JournalWriter::text_room(std::size_t bound) {
-    if (m_text.size() + bound > m_text.capacity()) {
-        write_text();
-        if (bound > m_text.capacity()) {
-            m_text.reserve(bound);
-        }
+        buffer.reserve(bound);  // grows only for one record larger than the reserve (a huge log message)
     }
 }
 
 void JournalWriter::handle_stream(const Prelude& prelude, std::string_view bytes) {
     if (m_text_fd >= 0) {
-        text_room(bytes.size());
+        make_room(m_text, bytes.size());
         m_text.append(bytes);
     }
     if (prelude.flags & k_echo_of_log_record) {
@@ -241,10 +235,10 @@ void JournalWriter::emit_line(const LineKey& key, std::int64_t ts, std::string_v
         variant = key.fd == 1 ? 2 : key.fd == 2 ? 3 : 4;
     }
     const std::string& prefix = m_line_prefix[variant];
-    journal_room(k_line_overhead + prefix.size() + json::quoted_bound(text.size()));
+    make_room(m_journal, k_line_overhead + prefix.size() + json::quoted_bound(text.size()));
     next_seq();
     const std::string_view stamp = m_timestamps.format(ts);
-    char* out = m_journal.room(0);  // journal_room() made the room
+    char* out = m_journal.room(0);  // make_room() made the room
     const auto put = [&out](std::string_view bytes) {
         std::memcpy(out, bytes.data(), bytes.size());
         out += bytes.size();
@@ -292,7 +286,7 @@ void JournalWriter::end_record() {
 void JournalWriter::handle_fields(EntryKind kind, const Prelude& prelude, std::span<const std::byte> fields) {
     // Each value escaped at most sixfold, a key and punctuation per field (5 bytes of
     // header each at least), and the record's head.
-    journal_room(12 * fields.size() + 1024);
+    make_room(m_journal, 12 * fields.size() + 1024);
     std::string_view stream = kind == EntryKind::log ? "log" : kind == EntryKind::status ? "status" : "host";
     begin_record(prelude.ts_micros, prelude.pid, stream);
     // Level and logger come first in every record, whatever order the producer used.
@@ -395,7 +389,7 @@ void JournalWriter::handle_fields(EntryKind kind, const Prelude& prelude, std::s
 }
 
 void JournalWriter::note(std::string_view level, std::string_view message, std::int64_t ts_micros) {
-    journal_room(6 * (level.size() + message.size()) + 1024);
+    make_room(m_journal, 6 * (level.size() + message.size()) + 1024);
     begin_record(ts_micros, m_main_pid, "host");
     m_journal += ",\"level\":";
     m_journal.append_quoted(level);

@@ -60,10 +60,9 @@ private:
         std::int64_t ts_micros = 0;
     };
     PartialLine* partial_line(const LineKey& key);
-    // Makes sure the next `bound` bytes fit in m_journal (m_text) without growing it, writing
-    // it out first if they do not.
-    void journal_room(std::size_t bound);
-    void text_room(std::size_t bound);
+    // Makes sure the next `bound` bytes fit in `buffer` (m_journal or m_text) without growing
+    // it, writing it out first if they do not.
+    void make_room(json::TextBuffer& buffer, std::size_t bound);
     // Write out m_journal (m_text), emptied.
     void write_journal();
     void write_text();

@@ -350,25 +350,17 @@ long long timestamp_nanos(std::string_view iso) {
     if (iso.size() != 27 || iso[4] != '-' || iso[10] != 'T' || iso[19] != '.' || iso[26] != 'Z') {
         return -1;
     }
-    const auto number = [&](std::size_t at, std::size_t length) {
-        long long value = 0;
-        for (std::size_t i = at; i < at + length; ++i) {
-            if (iso[i] < '0' || iso[i] > '9') {
-                return -1LL;
-            }
-            value = value * 10 + (iso[i] - '0');
-        }
-        return value;
-    };
-    const long long year = number(0, 4), month = number(5, 2), day = number(8, 2);
-    const long long hour = number(11, 2), minute = number(14, 2), second = number(17, 2), micros = number(20, 6);
-    if (year < 0 || month < 1 || month > 12 || day < 1 || day > 31 || hour < 0 || hour > 23 || minute < 0 ||
-        minute > 59 || second < 0 || second > 60 || micros < 0) {
+    const auto field = [&](std::size_t at, std::size_t length) { return decimal_digits(iso.substr(at, length)); };
+    const auto year = field(0, 4), month = field(5, 2), day = field(8, 2);
+    const auto hour = field(11, 2), minute = field(14, 2), second = field(17, 2), micros = field(20, 6);
+    if (!year || !month || !day || !hour || !minute || !second || !micros) {
         return -1;
     }
-    const long long seconds = days_from_civil(year, static_cast<int>(month), static_cast<int>(day)) * 86400 +
-                              hour * 3600 + minute * 60 + second;
-    return seconds * 1'000'000'000LL + micros * 1000;
+    const std::optional<long long> seconds = seconds_from_civil(*year, *month, *day, *hour, *minute, *second);
+    if (!seconds) {
+        return -1;
+    }
+    return *seconds * 1'000'000'000LL + *micros * 1000;
 }
 
 std::unique_ptr<Encoder> make_encoder(const Sink& sink, const RunIdentity& identity) {

@@ -327,17 +327,6 @@ std::size_t zstd_into(std::string_view data, std::string& out) {
 
 namespace {
 
-// The number in `text` if it is all ASCII digits.
-std::optional<int> number(std::string_view text) {
-    int value = 0;
-    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (text.empty() || !std::isdigit(static_cast<unsigned char>(text.front())) || error != std::errc() ||
-        end != text.data() + text.size()) {
-        return std::nullopt;
-    }
-    return value;
-}
-
 // 1-12 for an English month abbreviation, exactly as HTTP dates spell it (case-sensitive).
 std::optional<int> month_number(std::string_view name) {
     static constexpr std::string_view months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
@@ -376,13 +365,14 @@ std::optional<std::int64_t> parse_http_date(std::string_view text, std::chrono::
     } else {
         return std::nullopt;
     }
-    const std::optional<int> d = number(day), m = month_number(month), y = number(year);
-    if (clock.size() != 8 || clock[2] != ':' || clock[5] != ':') {
+    const std::optional<int> m = month_number(month);
+    if (!m || clock.size() != 8 || clock[2] != ':' || clock[5] != ':') {
         return std::nullopt;
     }
-    const std::optional<int> hh = number(clock.substr(0, 2)), mm = number(clock.substr(3, 2)),
-                             ss = number(clock.substr(6, 2));
-    if (!d || !m || !y || !hh || !mm || !ss || *d < 1 || *d > 31 || *hh > 23 || *mm > 59 || *ss > 60) {
+    const auto d = decimal_digits(day), y = decimal_digits(year);
+    const auto hh = decimal_digits(clock.substr(0, 2)), mm = decimal_digits(clock.substr(3, 2)),
+               ss = decimal_digits(clock.substr(6, 2));
+    if (!d || !y || !hh || !mm || !ss) {
         return std::nullopt;
     }
     long long full_year = *y;
@@ -398,7 +388,8 @@ std::optional<std::int64_t> parse_http_date(std::string_view text, std::chrono::
             full_year -= 100;
         }
     }
-    return days_from_civil(full_year, *m, *d) * 86400 + *hh * 3600 + *mm * 60 + *ss;
+    const std::optional<long long> seconds = seconds_from_civil(full_year, *m, *d, *hh, *mm, *ss);
+    return seconds ? std::optional<std::int64_t>(*seconds) : std::nullopt;
 }
 
 std::chrono::milliseconds parse_retry_after(const std::string& value, std::chrono::system_clock::time_point now) {
