@@ -124,8 +124,8 @@ std::size_t gzip_into(std::string_view data, std::string& out);
 // The same into a string of its own. Empty on failure.
 std::string gzip(std::string_view data);
 
-// zstd (RFC 8878, a frame with its content size and checksum) at level 1, with the same contract
-// as gzip_into.
+// zstd (RFC 8878, a frame with its content size, without a content checksum) at level 1, with
+// the same contract as gzip_into.
 std::size_t zstd_into(std::string_view data, std::string& out);
 
 // Seconds since the epoch of an HTTP-date (IMF-fixdate, or the obsolete rfc850 and asctime
