@@ -708,6 +708,12 @@ void start_thread() {
 
 bool active() noexcept { return g_state != nullptr; }
 
+void observe_journal(JournalObserver observer) noexcept {
+    if (State* state = g_state; state != nullptr && ::getpid() == state->pid) {
+        state->writer->set_observer(observer);
+    }
+}
+
 std::int64_t now_micros() noexcept { return micros_now(); }
 
 namespace {

@@ -22,6 +22,7 @@
 #include <sys/types.h>
 
 #include "capture/config.hpp"
+#include "capture/journal_writer.hpp"
 #include "capture/records.hpp"
 #include "run/outcome.hpp"
 
@@ -135,6 +136,13 @@ bool push_note(std::string_view level, std::string_view message) noexcept;
 
 // Microseconds since the epoch, UTC.
 std::int64_t now_micros() noexcept;
+
+// --- for the reporter -------------------------------------------------------------------
+
+// `observer` is told, on the capture thread, each time records reach the journal (see
+// JournalObserver): shippers wait for a batch to fill rather than poll for it. In the process
+// that started capture; nullptr stops it.
+void observe_journal(JournalObserver observer) noexcept;
 
 // --- end of the run ---------------------------------------------------------------------
 

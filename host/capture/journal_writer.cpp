@@ -437,7 +437,14 @@ bool JournalWriter::write_all(int fd, json::TextBuffer& buffer, std::uint64_t re
 
 void JournalWriter::write_journal() {
     if (m_journal_fd >= 0 && !m_journal.empty()) {
-        write_all(m_journal_fd, m_journal, m_pending_records, m_journal_failed, m_journal_path);
+        const std::size_t bytes = m_journal.size();
+        if (write_all(m_journal_fd, m_journal, m_pending_records, m_journal_failed, m_journal_path)) {
+            m_records_out += m_pending_records;
+            m_bytes_out += bytes;
+            if (const JournalObserver observer = m_observer.load(std::memory_order_acquire)) {
+                observer(m_records_out, m_bytes_out);
+            }
+        }
     } else {
         m_journal.clear();
     }

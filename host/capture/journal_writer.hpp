@@ -2,6 +2,7 @@
 // Runs on the capture thread only; never touches Python.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <array>
 #include <string>
@@ -12,6 +13,12 @@
 #include "capture/records.hpp"
 
 namespace pyhost::capture {
+
+// Told each time records reach the journal file: how many records and bytes this writer has
+// put there so far. Runs on the thread writing the journal (the capture thread; at the end
+// of the run, the one ending it): it must return at once, never block for long, never
+// allocate.
+using JournalObserver = void (*)(std::uint64_t records, std::uint64_t bytes) noexcept;
 
 class JournalWriter {
 public:
@@ -37,6 +44,9 @@ public:
 
     // Writes the buffers out. `force`: even when small.
     void flush(bool force);
+
+    // Set once, from any thread (the reporter, after capture started); nullptr for none.
+    void set_observer(JournalObserver observer) noexcept { m_observer.store(observer); }
 
     std::uint64_t records_written() const { return m_seq; }
     std::uint64_t records_lost() const { return m_records_lost; }
@@ -100,6 +110,10 @@ private:
     json::TextBuffer m_text;
     std::uint64_t m_seq = 0;
     std::uint64_t m_records_lost = 0;
+    // What reached the journal file, for m_observer.
+    std::uint64_t m_records_out = 0;
+    std::uint64_t m_bytes_out = 0;
+    std::atomic<JournalObserver> m_observer{nullptr};
     // One per stream a run can have (stdout, stderr, native fd 1, fd 2, both), and room to
     // spare; the last one used is looked at first.
     std::array<PartialLine, 8> m_partial;

@@ -40,10 +40,22 @@ std::uint64_t CursorStore::get(const std::string& sink_id) {
 void CursorStore::set(const std::string& sink_id, std::uint64_t offset) {
     std::lock_guard lock(m_mutex);
     m_offsets[sink_id] = offset;
-    save_locked();
+    m_unsaved = true;
+    if (std::chrono::steady_clock::now() - m_saved_at >= k_save_interval) {
+        save_locked();
+    }
+}
+
+void CursorStore::save() {
+    std::lock_guard lock(m_mutex);
+    if (m_unsaved) {
+        save_locked();
+    }
 }
 
 void CursorStore::save_locked() {
+    m_unsaved = false;
+    m_saved_at = std::chrono::steady_clock::now();
     std::string text = "{";
     bool first = true;
     for (const auto& [sink, offset] : m_offsets) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -25,13 +26,19 @@
 namespace pyhost::reporter {
 namespace {
 
+// A batch is full at k_batch_records records or k_batch_full_bytes, and is read k_batch_bytes
+// at a time. It goes out when full, when k_batch_age old, or when the run has ended.
 constexpr std::size_t k_batch_records = 10000;
 constexpr std::size_t k_batch_bytes = std::size_t{4} << 20;
+constexpr std::size_t k_batch_full_bytes = k_batch_bytes / 2;
 constexpr std::chrono::milliseconds k_batch_age{1000};
+// How often a journal nobody reports the growth of (one left by an earlier run) is looked at.
 constexpr std::chrono::milliseconds k_poll{50};
 constexpr std::chrono::milliseconds k_backoff_base{250};
 constexpr std::chrono::milliseconds k_backoff_cap{30'000};
 constexpr std::chrono::milliseconds k_retry_after_cap{300'000};
+
+constexpr std::uint64_t k_never = std::numeric_limits<std::uint64_t>::max();
 
 // What all shippers of one journal share.
 struct Shared {
@@ -39,7 +46,46 @@ struct Shared {
     std::condition_variable wake;
     bool final = false;              // the journal is complete: ship the rest, then stop
     std::atomic<bool> abort{false};  // the deadline passed: stop now
+
+    // The run's own journal: what its writer has written so far (journal_written()), and the
+    // counts at which a waiting shipper wants to be woken (the lowest asked; k_never: none).
+    // A shipper registers what it waits for, then reads what was written; the writer stores
+    // what it wrote, then reads the registrations: with sequentially consistent atomics at
+    // least one of them sees the other, so no wake-up is missed.
+    std::atomic<bool> observed{false};
+    std::atomic<std::uint64_t> written_records{0};
+    std::atomic<std::uint64_t> written_bytes{0};
+    std::atomic<std::uint64_t> wake_at_records{k_never};
+    std::atomic<std::uint64_t> wake_at_bytes{k_never};
 };
+
+void lower_to(std::atomic<std::uint64_t>& value, std::uint64_t bound) {
+    std::uint64_t current = value.load();
+    while (bound < current && !value.compare_exchange_weak(current, bound)) {
+    }
+}
+
+// The Shared of the run's own journal, which capture reports the growth of. Set once, before
+// capture is told to report; lives as long as the process.
+Shared* g_run_journal = nullptr;
+
+// capture's JournalObserver: on the thread writing the journal, after each write.
+void journal_written(std::uint64_t records, std::uint64_t bytes) noexcept {
+    Shared& shared = *g_run_journal;
+    shared.written_records.store(records);
+    shared.written_bytes.store(bytes);
+    if (records >= shared.wake_at_records.load() || bytes >= shared.wake_at_bytes.load()) {
+        // Every waiter wakes and registers again what it still waits for.
+        shared.wake_at_records.store(k_never);
+        shared.wake_at_bytes.store(k_never);
+        {
+            // A shipper between its registration and its wait holds the mutex: once it is
+            // released, that shipper is waiting and gets the notification.
+            std::lock_guard lock(shared.mutex);
+        }
+        shared.wake.notify_all();
+    }
+}
 
 class Shipper {
 public:
@@ -58,8 +104,18 @@ public:
     const Sink& sink() const { return m_sink; }
 
 private:
+    // What a shipper waits for: the journal's writer to have written this many records or
+    // bytes (k_never: no count, only the time).
+    struct Growth {
+        std::uint64_t records = k_never;
+        std::uint64_t bytes = k_never;
+    };
+
     bool deliver(Batch& batch);
     bool wait_for(std::chrono::milliseconds delay);  // false if aborted
+    // Waits up to `delay` for `growth`; returns early when the journal becomes final (the run
+    // ended: the rest goes out now) or on abort.
+    void wait_for_lines(std::chrono::steady_clock::duration delay, Growth growth);
 
     const Sink& m_sink;
     std::unique_ptr<Encoder> m_encoder;
@@ -75,6 +131,18 @@ bool Shipper::wait_for(std::chrono::milliseconds delay) {
     std::unique_lock lock(m_shared.mutex);
     m_shared.wake.wait_for(lock, delay, [&] { return m_shared.abort.load(); });
     return !m_shared.abort.load();
+}
+
+void Shipper::wait_for_lines(std::chrono::steady_clock::duration delay, Growth growth) {
+    std::unique_lock lock(m_shared.mutex);
+    m_shared.wake.wait_for(lock, delay, [&] {
+        if (m_shared.abort.load() || m_shared.final) {
+            return true;
+        }
+        lower_to(m_shared.wake_at_records, growth.records);
+        lower_to(m_shared.wake_at_bytes, growth.bytes);
+        return m_shared.written_records.load() >= growth.records || m_shared.written_bytes.load() >= growth.bytes;
+    });
 }
 
 // Sends one batch until it is acknowledged, rejected for good, or the deadline passes.
@@ -127,6 +195,11 @@ void Shipper::run() noexcept {
     yield_cpu_to_program();
 
     m_offset = m_cursors.get(m_sink.id);
+    // However the shipper stops, the last acknowledged offset is saved.
+    struct SaveCursors {
+        CursorStore& cursors;
+        ~SaveCursors() { cursors.save(); }
+    } save_cursors{m_cursors};
     Batch batch;
     std::chrono::steady_clock::time_point pending_since{};
     bool pending = false;
@@ -136,24 +209,46 @@ void Shipper::run() noexcept {
             std::lock_guard lock(m_shared.mutex);
             final = m_shared.final;
         }
+        // Sampled before the read: what is written after it is counted towards the next look.
+        const bool observed = m_shared.observed.load();
+        const std::uint64_t records_before = m_shared.written_records.load();
+        const std::uint64_t bytes_before = m_shared.written_bytes.load();
         if (m_tail.read(m_offset, k_batch_records, k_batch_bytes, batch)) {
             const auto now = std::chrono::steady_clock::now();
             if (!pending) {
                 pending = true;
                 pending_since = now;
             }
-            const bool full = batch.lines.size() >= k_batch_records || batch.end - batch.begin >= k_batch_bytes / 2;
-            if (final || full || now - pending_since >= k_batch_age) {
+            const std::size_t bytes = batch.end - batch.begin;
+            if (final || batch.lines.size() >= k_batch_records || bytes >= k_batch_full_bytes ||
+                now - pending_since >= k_batch_age) {
                 if (!deliver(batch)) {
                     return;
                 }
                 pending = false;
                 continue;  // more may be waiting
             }
+            // Not full yet. Polling for it would not do: a flood fills a batch in a few
+            // milliseconds, and a shipper looking every 50 ms falls a hundred thousand records
+            // behind, all left for the drain after the run. The writer wakes this thread when
+            // the batch is full; otherwise it goes out by age.
+            if (observed) {
+                wait_for_lines(pending_since + k_batch_age - now,
+                               {records_before + (k_batch_records - batch.lines.size()),
+                                bytes_before + (k_batch_full_bytes - bytes)});
+                continue;
+            }
         } else if (final) {
             return;  // everything the journal holds is delivered
+        } else if (observed) {
+            // Nothing yet: woken by the first record, whose age then counts. Idle: a good
+            // moment to save the cursor.
+            m_cursors.save();
+            wait_for_lines(k_batch_age, {records_before + 1, k_never});
+            continue;
         }
-        wait_for(k_poll);
+        m_cursors.save();
+        wait_for_lines(k_poll, {});
     }
 }
 
@@ -200,8 +295,9 @@ public:
         }
     }
 
-    // `complete`: the journal is not written any more (replay, a leftover).
-    bool start(bool complete) {
+    // `complete`: the journal is not written any more (replay, a leftover). `observed`:
+    // capture writes it and reports its growth (the run's own journal).
+    bool start(bool complete, bool observed = false) {
         std::string error;
         m_curl = curl_api(error);
         if (m_curl == nullptr) {
@@ -209,7 +305,14 @@ public:
             return false;
         }
         if (!m_config.journal_path.empty()) {
-            add_job(std::make_unique<JournalJob>(m_config.journal_path, complete));
+            auto job = std::make_unique<JournalJob>(m_config.journal_path, complete);
+            if (observed && g_run_journal == nullptr) {
+                // Before the shippers start: their first look already waits for the writer.
+                g_run_journal = &job->shared;
+                g_run_journal->observed.store(true);
+                capture::observe_journal(journal_written);
+            }
+            add_job(std::move(job));
         }
         return true;
     }
@@ -357,7 +460,7 @@ bool start(Config config) {
         return false;
     }
     reporter = new Reporter(std::move(config));
-    if (!reporter->start(false)) {
+    if (!reporter->start(false, capture::active())) {
         return false;
     }
     if (!leftovers.empty()) {

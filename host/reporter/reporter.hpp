@@ -4,8 +4,8 @@
 // The journal is the durable truth of a run. Each sink has its own thread, its own HTTP
 // connection and its own cursor (a byte offset into the journal, saved beside it after each
 // acknowledged batch), so a slow or dead sink holds back nothing but itself, and memory stays
-// bounded whatever a sink does: records wait in the journal, not in RAM. Batches close at 1,000
-// records, 1 MiB, or 1 s of age; delivery is at least once (a resent batch carries the same
+// bounded whatever a sink does: records wait in the journal, not in RAM. Batches close at 10,000
+// records, 2 MiB, or 1 s of age, and when the run ends; delivery is at least once (a resent batch carries the same
 // `seq` values, so receivers can drop duplicates).
 #pragma once
 

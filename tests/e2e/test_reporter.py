@@ -1,4 +1,5 @@
 """The reporter: records and status reach the sinks, durably, whatever the sinks do."""
+import datetime
 import json
 import os
 import signal
@@ -63,6 +64,31 @@ class JsonLinesTests(ReporterTestCase):
         self.assertEqual({h["Content-Encoding"] for _, h, _ in collector.requests}, {"zstd"})
         self.assertEqual(headers["Authorization"], "Basic dXNlcjpzM2NyZXQ=")
         self.assertGreaterEqual(len(collector.requests), 3)  # batches of at most 10,000 records
+
+    def test_a_full_batch_goes_out_as_soon_as_it_is_written(self):
+        # 10,000 lines and the running status: one full batch, written within milliseconds of
+        # the start. Left to its age (1 s from the running status) it would arrive about a
+        # second after its last line; the journal's writer wakes the shipper for it instead.
+        collector = self.receiver(receivers.JsonLinesCollector)
+        script = self.write("program.py", "import sys, time\n"
+                                          "for i in range(9999): sys.stdout.write(f'line {i}\\n')\n"
+                                          "sys.stdout.flush()\ntime.sleep(3)\n")
+        env = self.env(PYHOST_LOG_FILE=self.journal, PYHOST_RUN_ID="run-1",
+                       PYHOST_SINKS=collector.url("jsonl+http", "/"))
+        process = subprocess.Popen([PYHOST, script], env=env, cwd=self.tmp, stdout=subprocess.DEVNULL)
+        self.addCleanup(process.kill)
+        deadline = time.monotonic() + 10
+        while len(collector.records) < 10000 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        arrived = time.time()
+        self.assertGreaterEqual(len(collector.records), 10000)
+        self.assertIsNone(process.poll())  # still sleeping: shipped during the run, not by the drain
+        last_line = journal_records(self.journal)[9999]
+        self.assertEqual(last_line["message"], "line 9998")
+        written = datetime.datetime.fromisoformat(last_line["ts"].replace("Z", "+00:00")).timestamp()
+        self.assertLess(arrived - written, 0.5)
+        self.assertEqual(process.wait(timeout=30), 0)
+        self.assert_delivered_everything(collector)
 
     def test_a_receiver_without_zstd_gets_what_its_415_asks_for_and_loses_nothing(self):
         for codings, sent in ((["gzip"], "gzip"), (["identity"], None)):
