@@ -68,7 +68,7 @@ public:
         // stays (LogQL: `| json`).
         std::map<std::string, std::vector<std::pair<long long, std::string_view>>> streams;
         json::object record;
-        for (std::string_view line : batch.lines) {
+        for (std::string_view line : batch.lines()) {
             if (!parse(line, record)) {
                 continue;
             }
@@ -167,7 +167,7 @@ public:
         json::object record;
         bool first_record = true;
         std::string run_id;
-        for (std::string_view line : batch.lines) {
+        for (std::string_view line : batch.lines()) {
             if (!parse(line, record)) {
                 continue;
             }
@@ -275,7 +275,7 @@ public:
             }
         };
         json::object record;
-        for (std::string_view line : batch.lines) {
+        for (std::string_view line : batch.lines()) {
             if (!parse(line, record)) {
                 continue;
             }

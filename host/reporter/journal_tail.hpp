@@ -1,28 +1,79 @@
 // Reading a journal while it grows: complete lines only, from a byte offset.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <string>
 #include <string_view>
-#include <vector>
 
 namespace pyhost::reporter {
+
+// The lines of some text, each without its newline (a last line without one is a line too).
+class Lines {
+public:
+    explicit Lines(std::string_view text) : m_text(text) {}
+
+    class iterator {
+    public:
+        using iterator_category = std::forward_iterator_tag;
+        using value_type = std::string_view;
+        using reference = std::string_view;
+        using pointer = void;
+        using difference_type = std::ptrdiff_t;
+        iterator() = default;
+        explicit iterator(std::string_view rest) : m_rest(rest) { take(); }
+        std::string_view operator*() const { return m_line; }
+        iterator& operator++() {
+            take();
+            return *this;
+        }
+        iterator operator++(int) {
+            iterator before = *this;
+            take();
+            return before;
+        }
+        bool operator==(const iterator& other) const { return m_line.data() == other.m_line.data(); }
+
+    private:
+        void take() {
+            if (m_rest.empty()) {
+                m_line = {};
+                return;
+            }
+            const std::size_t newline = m_rest.find('\n');
+            m_line = m_rest.substr(0, newline);
+            m_rest.remove_prefix(newline == std::string_view::npos ? m_rest.size() : newline + 1);
+        }
+        std::string_view m_rest;
+        std::string_view m_line;
+    };
+
+    iterator begin() const { return iterator(m_text); }
+    iterator end() const { return iterator(); }
+
+private:
+    std::string_view m_text;
+};
 
 struct Batch {
     std::uint64_t begin = 0;  // journal offset of the first line
     std::uint64_t end = 0;    // offset just past the last line's newline
+    std::size_t records = 0;  // lines in [begin, end)
     // Journal bytes from offset `base`: complete lines only, `filled` of them, of which the
     // batch is a part. The next batch usually starts where this one ends, so what the buffer
     // holds beyond `end` is reused rather than read again; the buffer only grows.
     std::string buffer;
     std::uint64_t base = 0;
     std::size_t filled = 0;
-    std::vector<std::string_view> lines;  // into buffer, without newlines
 
     // The batch's lines as the journal holds them, each with its newline.
     std::string_view text() const {
         return std::string_view(buffer).substr(static_cast<std::size_t>(begin - base), static_cast<std::size_t>(end - begin));
     }
+    // Its lines one by one, without newlines (found as they are walked: pyhost's own protocol
+    // sends text() as it is and never needs them).
+    Lines lines() const { return Lines(text()); }
 };
 
 // The complete lines of `text` (at most `max_records`) as a batch starting at `offset`.

@@ -158,7 +158,7 @@ bool Shipper::deliver(Batch& batch) {
                 // Final for this batch: report it (stderr and the journal) and go on, never
                 // loop on it.
                 const std::string message = "sink " + m_sink.redacted + " rejected a batch of " +
-                                            std::to_string(batch.lines.size()) + " records (" + outcome.detail +
+                                            std::to_string(batch.records) + " records (" + outcome.detail +
                                             "); it is not sent again";
                 PYHOST_LOG(error) << message;
                 capture::push_note("ERROR", message);
@@ -220,7 +220,7 @@ void Shipper::run() noexcept {
                 pending_since = now;
             }
             const std::size_t bytes = batch.end - batch.begin;
-            if (final || batch.lines.size() >= k_batch_records || bytes >= k_batch_full_bytes ||
+            if (final || batch.records >= k_batch_records || bytes >= k_batch_full_bytes ||
                 now - pending_since >= k_batch_age) {
                 if (!deliver(batch)) {
                     return;
@@ -234,7 +234,7 @@ void Shipper::run() noexcept {
             // the batch is full; otherwise it goes out by age.
             if (observed) {
                 wait_for_lines(pending_since + k_batch_age - now,
-                               {records_before + (k_batch_records - batch.lines.size()),
+                               {records_before + (k_batch_records - batch.records),
                                 bytes_before + (k_batch_full_bytes - bytes)});
                 continue;
             }

@@ -187,11 +187,35 @@ TEST_CASE("codings: pyhost's protocol starts at zstd, Loki and OTLP at gzip; a 4
 
 TEST_CASE("a batch holds complete lines only, and its text is theirs with their newlines") {
     const Batch batch = batch_of_text("{\"seq\":1}\n{\"seq\":2}\n{\"seq\":3", 100);
-    REQUIRE(batch.lines.size() == 2);
-    CHECK(batch.lines[1] == "{\"seq\":2}");
+    REQUIRE(batch.records == 2);
+    CHECK(std::vector<std::string_view>(batch.lines().begin(), batch.lines().end()) ==
+          std::vector<std::string_view>{"{\"seq\":1}", "{\"seq\":2}"});
     CHECK((batch.begin == 100 && batch.end == 120));
     CHECK(batch.text() == "{\"seq\":1}\n{\"seq\":2}\n");
     CHECK(batch_of_text("a\nb\nc\n", 0, 2).text() == "a\nb\n");
+    // Empty lines are lines; a last line without its newline (not in a batch) is one too.
+    const Lines lines("a\n\nb");
+    CHECK(std::vector<std::string_view>(lines.begin(), lines.end()) == std::vector<std::string_view>{"a", "", "b"});
+    CHECK(Lines("").begin() == Lines("").end());
+}
+
+TEST_CASE("a batch's record limit falls on the right line, in and across the scan's chunks") {
+    // Lines of 1 to 37 bytes, so that newlines fall at every position of a 16-byte block and
+    // blocks hold from none to many of them, over several 4080-byte chunks; every record
+    // limit is checked against a plain count.
+    std::string text;
+    std::vector<std::size_t> ends;  // offset after each newline
+    for (std::size_t i = 0; i < 1000; ++i) {
+        text.append((i * 7) % 37, 'x');
+        text += '\n';
+        ends.push_back(text.size());
+    }
+    for (std::size_t max = 1; max <= ends.size() + 2; ++max) {
+        const Batch batch = batch_of_text(text, 0, max);
+        const std::size_t expected = std::min(max, ends.size());
+        REQUIRE(batch.records == expected);
+        REQUIRE(batch.end == ends[expected - 1]);
+    }
 }
 
 TEST_CASE("a journal is read batch by batch, each byte once, and a torn last line is read again") {
@@ -215,7 +239,7 @@ TEST_CASE("a journal is read batch by batch, each byte once, and a torn last lin
     pyhost::testing::append(path, "{\"final\":1}\n");
     REQUIRE(tail.read(batch.end, 2, 1 << 20, batch));
     CHECK(batch.text() == "{\"final\":1}\n");
-    CHECK(batch.lines.size() == 1);
+    CHECK(batch.records == 1);
     CHECK_FALSE(tail.read(batch.end, 2, 1 << 20, batch));
 
     // Appended later: found where the last batch ended.
@@ -293,7 +317,7 @@ TEST_CASE("the Splight encoder posts status changes between the logs around them
         "\n"
         R"({"seq":4,"ts":"2026-01-01T00:00:00.000003Z","run_id":"r","stream":"status","level":"INFO","logger":null,"message":"finished","status":"finished","exit_code":0})"
         "\n");
-    REQUIRE(batch.lines.size() == 4);
+    REQUIRE(batch.records == 4);
     const auto requests = encoder->encode(batch);
     REQUIRE(requests.size() == 3);
     CHECK(requests[0].url == "http://e/v4/engine/component/components/c1/update-status/");
