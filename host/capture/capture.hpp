@@ -139,7 +139,7 @@ std::int64_t now_micros() noexcept;
 
 // --- for the reporter -------------------------------------------------------------------
 
-// `observer` is told, on the capture thread, each time records reach the journal (see
+// `observer` is told, on the thread writing the journal, each time records reach it (see
 // JournalObserver): shippers wait for a batch to fill rather than poll for it. In the process
 // that started capture; nullptr stops it.
 void observe_journal(JournalObserver observer) noexcept;

@@ -6,7 +6,9 @@
 #include <catch2/catch.hpp>
 
 #include "capture/entry_ring.hpp"
+#include "capture/journal_writer.hpp"
 #include "capture/json_text.hpp"
+#include "scratch_files.hpp"
 
 using pyhost::capture::EntryRing;
 namespace json = pyhost::capture::json;
@@ -113,4 +115,36 @@ TEST_CASE("a full ring refuses a reservation instead of blocking") {
     CHECK(accepted > 50);
     CHECK(accepted < 70);
     CHECK_FALSE(ring.try_reserve(static_cast<std::uint32_t>(ring.max_payload() + 1), reservation));
+}
+
+namespace {
+std::uint64_t g_observed_records = 0;
+std::uint64_t g_observed_bytes = 0;
+int g_observations = 0;
+void observe(std::uint64_t records, std::uint64_t bytes) noexcept {
+    g_observed_records = records;
+    g_observed_bytes = bytes;
+    ++g_observations;
+}
+}  // namespace
+
+TEST_CASE("the journal's observer hears of every write: records and bytes in the file so far") {
+    pyhost::testing::TemporaryDirectory directory;
+    const std::string path = directory.path + "/run.jsonl";
+    pyhost::capture::JournalWriter writer(path, "", "run-1", 1);
+    writer.set_observer(observe);
+    writer.note("INFO", "one", 1'000'000);
+    writer.note("INFO", "two", 2'000'000);
+    CHECK(g_observations == 0);  // buffered, not in the file yet
+    writer.flush(true);
+    CHECK(g_observations == 1);
+    CHECK(g_observed_records == 2);
+    CHECK(g_observed_bytes == pyhost::testing::read_all(path).size());
+    writer.note("INFO", "three", 3'000'000);
+    writer.flush(true);
+    CHECK(g_observations == 2);
+    CHECK(g_observed_records == 3);  // counted from the start, not per write
+    CHECK(g_observed_bytes == pyhost::testing::read_all(path).size());
+    writer.flush(true);  // nothing to write: nothing to tell
+    CHECK(g_observations == 2);
 }
