@@ -8,12 +8,17 @@
                                                                 target wall <= 1.15, CPU <= 1.50
                and against the sitecustomize yardstick shipping to the same collector.
 
+  short run    `-c pass` shipped to the collector: wall until the process has exited, its
+               running and final statuses delivered, against python3.11 -c pass (nothing
+               shipped) and the sitecustomize yardstick shipping its (empty) batch.
+
 The cost table also shows pyhost capturing into the journal without shipping (how much of the
 cost is capture's, bench/capture.py's workload), and with --earlier PATH another pyhost build
 (one from before a change, say) measured side by side in both benchmarks.
 
 The collector (bench/collector.py) is a separate process: its CPU is not the contender's.
 Usage: /usr/bin/python3.11 bench/shipping.py [--pyhost PATH] [--earlier PATH] [--rounds N] [--flood N]
+                                             [--short-rounds N]
 """
 import argparse
 import os
@@ -31,6 +36,7 @@ def main():
     parser.add_argument("--earlier", help="another pyhost, measured side by side")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--flood", type=int, default=2_000_000)
+    parser.add_argument("--short-rounds", type=int, default=40)
     options = parser.parse_args()
     pyhost = os.path.abspath(options.pyhost)
     pyhosts = {"pyhost": pyhost}
@@ -95,6 +101,21 @@ def main():
             print(f"{attribute:<28} {benchlib.median(results, 'python3.11', attribute):>8.3f} s"
                   + "".join(f" {benchlib.median_ratio(results, name, 'python3.11', attribute):>14.3f}" for name in others)
                   + f" {target:>7}   (target: pyhost+ship)")
+
+        # A short run: what shipping adds to a program that does nothing (a cron job, a
+        # function), the drain included.
+        short = {
+            "python3.11": fresh([benchlib.REFERENCE, "-c", "pass"], benchlib.controlled_env()),
+            "pyhost+ship": fresh([pyhost, "-c", "pass"], shipping),
+            "sitecustomize": fresh([benchlib.REFERENCE, "-c", "pass"], yardstick),
+        }
+        if options.earlier:
+            short["earlier+ship"] = fresh([pyhosts["earlier"], "-c", "pass"], shipping)
+        results = benchlib.interleaved(short, options.short_rounds, warmup=3)
+        others = [name for name in short if name != "python3.11"]
+        print(f"{'-c pass, shipped: wall':<28} {'python3.11':>10}" + "".join(f" {name:>14}" for name in others))
+        print(f"{'median':<28} {benchlib.median(results, 'python3.11', 'wall') * 1e3:>7.1f} ms"
+              + "".join(f" {benchlib.median(results, name, 'wall') * 1e3:>11.1f} ms" for name in others))
     finally:
         collector.stop()
 
