@@ -58,9 +58,10 @@ bool take_lines(Batch& batch, std::size_t head, std::size_t max_records, std::si
     const char* bytes = batch.buffer.data();
     std::size_t stop = batch.filled;  // the byte limit: the batch ends at or before it
     if (stop - head > max_bytes) {
-        const void* last = ::memrchr(bytes + head, '\n', max_bytes);
-        const void* first = last != nullptr ? last : std::memchr(bytes + head, '\n', stop - head);
-        stop = static_cast<std::size_t>(static_cast<const char*>(first) - bytes) + 1;
+        // The last newline within max_bytes; if there is none, the first line's, read whole.
+        const void* within = ::memrchr(bytes + head, '\n', max_bytes);
+        const void* ending = within != nullptr ? within : std::memchr(bytes + head, '\n', stop - head);
+        stop = static_cast<std::size_t>(static_cast<const char*>(ending) - bytes) + 1;
     }
     const auto [records, length] = count_lines(bytes + head, stop - head, max_records);
     batch.records = records;
