@@ -274,6 +274,9 @@ class FaultProxy:
                 fault = proxy._take_fault(self.command, self.path)
                 if fault is not None:
                     status, code, message = fault
+                    # Recorded before the answer goes out: the client may act on the answer
+                    # (exit, say) and the test read `requests` before this thread runs again.
+                    proxy._record(self.command, self.path, status)
                     payload = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
                                f"<Message>{message}</Message><RequestId>fault</RequestId></Error>").encode()
                     self.send_response(status)
@@ -281,9 +284,9 @@ class FaultProxy:
                     self.send_header("Content-Length", str(len(payload)))
                     self.end_headers()
                     self.wfile.write(payload)
-                    proxy._record(self.command, self.path, status)
                     return
                 status, headers, payload = proxy._forward(self.command, self.path, self.headers, body)
+                proxy._record(self.command, self.path, status)
                 self.send_response(status)
                 for name, value in headers:
                     if name.lower() not in ("transfer-encoding", "connection", "content-length", "server", "date"):
@@ -292,7 +295,6 @@ class FaultProxy:
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(payload)
-                proxy._record(self.command, self.path, status)
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
 
