@@ -118,21 +118,23 @@ JournalWriter::PartialLine* JournalWriter::partial_line(const LineKey& key) {
     if (m_last_partial != nullptr && m_last_partial->key == key) {
         return m_last_partial;
     }
+    // A slot holds a key's unfinished line; one whose line has ended is free for any key, so
+    // only lines open at the same time compete for slots (a pool of forked workers each
+    // writing lines in pieces is many keys, but few open lines).
     PartialLine* free_slot = nullptr;
     for (PartialLine& partial : m_partial) {
-        if (partial.used && partial.key == key) {
+        if (partial.key == key) {
             return m_last_partial = &partial;
         }
-        if (!partial.used && free_slot == nullptr) {
+        if (partial.bytes.empty() && free_slot == nullptr) {
             free_slot = &partial;
         }
     }
     if (free_slot != nullptr) {
-        free_slot->used = true;
         free_slot->key = key;
         m_last_partial = free_slot;
     }
-    return free_slot;  // nullptr: more streams than a run has; their pieces are emitted as they come
+    return free_slot;  // nullptr: more lines open at once than slots; their pieces are emitted as they come
 }
 
 void JournalWriter::make_room(json::TextBuffer& buffer, std::size_t bound) {
@@ -400,7 +402,7 @@ void JournalWriter::note(std::string_view level, std::string_view message, std::
 
 void JournalWriter::flush_partial_lines() {
     for (PartialLine& partial : m_partial) {
-        if (partial.used && !partial.bytes.empty()) {
+        if (!partial.bytes.empty()) {
             emit_line(partial.key, partial.ts_micros, partial.bytes, false);
             partial.bytes.clear();
         }

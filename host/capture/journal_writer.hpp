@@ -64,8 +64,7 @@ private:
     // A line not yet ended by a newline, for one (pid, stream, fd). Its buffer is reserved
     // at construction and holds at most k_max_line bytes: see m_journal.
     struct PartialLine {
-        LineKey key{};
-        bool used = false;
+        LineKey key{};  // whose line `bytes` is, while it is not empty
         std::string bytes;
         std::int64_t ts_micros = 0;
     };

@@ -1,5 +1,6 @@
 #include <cstring>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -147,4 +148,53 @@ TEST_CASE("the journal's observer hears of every write: records and bytes in the
     CHECK(g_observed_bytes == pyhost::testing::read_all(path).size());
     writer.flush(true);  // nothing to write: nothing to tell
     CHECK(g_observations == 2);
+}
+
+namespace {
+// Hands `bytes` to the writer as a stream entry from `pid`'s stdout.
+void write_stdout(pyhost::capture::JournalWriter& writer, std::int32_t pid, std::string_view bytes) {
+    pyhost::capture::Prelude prelude{};
+    prelude.ts_micros = 1'000'000;
+    prelude.pid = pid;
+    prelude.stream = pyhost::capture::Stream::stdout_;
+    prelude.fd = 1;
+    std::vector<std::byte> payload(sizeof prelude + bytes.size());
+    std::memcpy(payload.data(), &prelude, sizeof prelude);
+    std::memcpy(payload.data() + sizeof prelude, bytes.data(), bytes.size());
+    writer.handle({static_cast<std::uint8_t>(pyhost::capture::EntryKind::stream), payload});
+}
+}  // namespace
+
+TEST_CASE("a line written in pieces stays one record, however many processes have written lines") {
+    // A pool of forked workers: each (pid, stream) once had a line of its own, and a line's
+    // slot must come free when the line ends, or the ninth process's lines come out cut.
+    pyhost::testing::TemporaryDirectory directory;
+    const std::string path = directory.path + "/run.jsonl";
+    {
+        pyhost::capture::JournalWriter writer(path, "", "run-1", 1);
+        for (std::int32_t pid = 100; pid < 120; ++pid) {
+            const std::string number = std::to_string(pid);
+            write_stdout(writer, pid, "worker " + number);
+            write_stdout(writer, pid, " done\n");
+        }
+        // Two lines open at once in two processes still interleave correctly.
+        write_stdout(writer, 200, "first ");
+        write_stdout(writer, 201, "second ");
+        write_stdout(writer, 200, "half\n");
+        write_stdout(writer, 201, "half\n");
+        writer.flush(true);
+    }
+    const std::string journal = pyhost::testing::read_all(path);
+    std::vector<std::string> messages;
+    for (std::size_t at = journal.find("\"message\":\""); at != std::string::npos;
+         at = journal.find("\"message\":\"", at + 1)) {
+        const std::size_t start = at + 11;
+        messages.push_back(journal.substr(start, journal.find('"', start) - start));
+    }
+    REQUIRE(messages.size() == 22);
+    for (std::int32_t pid = 100; pid < 120; ++pid) {
+        CHECK(messages[static_cast<std::size_t>(pid - 100)] == "worker " + std::to_string(pid) + " done");
+    }
+    CHECK(messages[20] == "first half");
+    CHECK(messages[21] == "second half");
 }
