@@ -248,6 +248,37 @@ TEST_CASE("a journal is read batch by batch, each byte once, and a torn last lin
     CHECK(batch.text() == "e5\nf6\n");
 }
 
+TEST_CASE("a batch that is not full is taken again as the journal grows, and counted on") {
+    // A shipper waiting for its batch to fill reads from the same line again and again; the
+    // lines it counted before are carried over, and every look agrees with a fresh count.
+    pyhost::testing::TemporaryDirectory directory;
+    const std::string path = directory.path + "/run.jsonl";
+    pyhost::testing::write_all(path, "");
+    JournalTail tail(path);
+    Batch batch;
+    std::string written;
+    for (int i = 0; i < 12; ++i) {
+        const std::string line = "line " + std::to_string(i) + "\n";
+        pyhost::testing::append(path, line.substr(0, 3));  // torn: not a line yet
+        const bool any = tail.read(0, 8, 1 << 20, batch);
+        CHECK(any == !written.empty());
+        pyhost::testing::append(path, line.substr(3));
+        written += line;
+        REQUIRE(tail.read(0, 8, 1 << 20, batch));
+        const Batch fresh = batch_of_text(written, 0, 8);
+        REQUIRE(batch.records == fresh.records);
+        REQUIRE(batch.end == fresh.end);
+        CHECK(batch.text() == fresh.text());
+    }
+    // Fewer records asked of the same line than were counted: counted again, to the limit.
+    REQUIRE(tail.read(0, 3, 1 << 20, batch));
+    CHECK(batch.text() == "line 0\nline 1\nline 2\n");
+    // A byte limit short of what was counted: the same.
+    REQUIRE(tail.read(0, 8, 10, batch));
+    CHECK(batch.text() == "line 0\n");
+    CHECK(batch.records == 1);
+}
+
 TEST_CASE("a batch stops at its byte limit, and a longer line is read whole") {
     pyhost::testing::TemporaryDirectory directory;
     const std::string path = directory.path + "/run.jsonl";
