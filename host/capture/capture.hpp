@@ -22,7 +22,6 @@
 #include <sys/types.h>
 
 #include "capture/config.hpp"
-#include "capture/journal_writer.hpp"
 #include "capture/records.hpp"
 #include "run/outcome.hpp"
 

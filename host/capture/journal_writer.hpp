@@ -14,12 +14,6 @@
 
 namespace pyhost::capture {
 
-// Told each time records reach the journal file: how many records and bytes this writer has
-// put there so far. Runs on the thread writing the journal (the capture thread; at the end
-// of the run, the one ending it): it must return at once, never block for long, never
-// allocate.
-using JournalObserver = void (*)(std::uint64_t records, std::uint64_t bytes) noexcept;
-
 class JournalWriter {
 public:
     // Opens both files for appending (either path may be empty: that file is not written).

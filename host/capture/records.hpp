@@ -27,6 +27,12 @@ enum class Stream : std::uint8_t { stdout_ = 1, stderr_ = 2, native = 3 };
 // belong in the console log, but the record itself is already in the journal.
 constexpr std::uint8_t k_echo_of_log_record = 1;
 
+// Told each time records reach the journal file: how many records and bytes this writer has
+// put there so far. Runs on the thread writing the journal (the capture thread; at the end
+// of the run, the one ending it): it must return at once, never block for long, never
+// allocate.
+using JournalObserver = void (*)(std::uint64_t records, std::uint64_t bytes) noexcept;
+
 struct Prelude {
     std::int64_t ts_micros;  // UTC, microseconds since the epoch
     std::int32_t pid;        // the process that produced it (forked children included)
