@@ -6,6 +6,7 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -89,11 +90,11 @@ void journal_written(std::uint64_t records, std::uint64_t bytes) noexcept {
 
 class Shipper {
 public:
-    Shipper(const Sink& sink, const RunIdentity& identity, const CurlApi& curl, const TlsOptions& tls,
-            const std::string& journal_path, CursorStore& cursors, Shared& shared)
+    Shipper(const Sink& sink, const RunIdentity& identity, const TlsOptions& tls, const std::string& journal_path,
+            CursorStore& cursors, Shared& shared)
         : m_sink(sink),
           m_encoder(make_encoder(sink, identity)),
-          m_client(curl, tls, shared.abort, offered_codings(sink.kind), sink.redacted),
+          m_tls(tls),
           m_tail(journal_path),
           m_cursors(cursors),
           m_shared(shared) {}
@@ -101,6 +102,9 @@ public:
     void run() noexcept;
     // Bytes of the journal this sink has not acknowledged.
     std::uint64_t undelivered() { return m_tail.size() - std::min(m_tail.size(), m_offset); }
+    // Why this shipper could not ship at all (libcurl did not load), or empty. Read after
+    // the thread has been joined.
+    const std::string& unavailable() const { return m_unavailable; }
     const Sink& sink() const { return m_sink; }
 
 private:
@@ -117,9 +121,17 @@ private:
     // ended: the rest goes out now) or on abort.
     void wait_for_lines(std::chrono::steady_clock::duration delay, Growth growth);
 
+    // Loads libcurl (once per process) and makes the HTTP client, on this shipper's thread:
+    // loading libcurl and its two dozen libraries, then initializing OpenSSL, takes
+    // milliseconds that would otherwise delay the program's start. False (m_unavailable set)
+    // when it cannot load.
+    bool connect_client();
+
     const Sink& m_sink;
     std::unique_ptr<Encoder> m_encoder;
-    HttpClient m_client;
+    TlsOptions m_tls;
+    std::optional<HttpClient> m_client;  // made by connect_client(), on the shipper's thread
+    std::string m_unavailable;
     JournalTail m_tail;
     CursorStore& m_cursors;
     Shared& m_shared;
@@ -150,7 +162,7 @@ bool Shipper::deliver(Batch& batch) {
     std::vector<HttpRequest> requests = m_encoder->encode(batch);
     for (const HttpRequest& request : requests) {
         for (int attempt = 0;; ++attempt) {
-            const HttpOutcome outcome = m_client.post(request);
+            const HttpOutcome outcome = m_client->post(request);
             if (outcome.kind == HttpOutcome::Kind::delivered) {
                 break;
             }
@@ -186,13 +198,30 @@ bool Shipper::deliver(Batch& batch) {
     return true;
 }
 
+bool Shipper::connect_client() {
+    std::string error;
+    const CurlApi* curl = curl_api(error);
+    if (curl == nullptr) {
+        m_unavailable = error;
+        PYHOST_LOG(error) << "sink " << m_sink.redacted << ": " << error << "; nothing is shipped to it: `pyhost replay "
+                          << m_tail.path() << "` ships it later";
+        return false;
+    }
+    m_client.emplace(*curl, std::move(m_tls), m_shared.abort, offered_codings(m_sink.kind), m_sink.redacted);
+    return true;
+}
+
 void Shipper::run() noexcept {
-    // Signals are the program's, not this thread's.
+    // Signals are the program's, not this thread's (nor of any thread a library loaded
+    // here may start).
     sigset_t all;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, nullptr);
     name_this_thread("pyhost-ship");
     yield_cpu_to_program();
+    if (!connect_client()) {
+        return;
+    }
 
     m_offset = m_cursors.get(m_sink.id);
     // However the shipper stops, the last acknowledged offset is saved.
@@ -297,13 +326,7 @@ public:
 
     // `complete`: the journal is not written any more (replay, a leftover). `observed`:
     // capture writes it and reports its growth (the run's own journal).
-    bool start(bool complete, bool observed = false) {
-        std::string error;
-        m_curl = curl_api(error);
-        if (m_curl == nullptr) {
-            PYHOST_LOG(error) << "reporter: " << error << "; nothing is shipped (the journal keeps everything)";
-            return false;
-        }
+    void start(bool complete, bool observed = false) {
         if (!m_config.journal_path.empty()) {
             auto job = std::make_unique<JournalJob>(m_config.journal_path, complete);
             if (observed && g_run_journal == nullptr) {
@@ -314,7 +337,6 @@ public:
             }
             add_job(std::move(job));
         }
-        return true;
     }
 
     // Journals of earlier runs in `directory` that no live process writes and that some sink
@@ -401,6 +423,9 @@ public:
             for (auto& shipper : job->shippers) {
                 if (const std::uint64_t left = shipper->undelivered(); left > 0) {
                     complete = false;
+                    if (!shipper->unavailable().empty()) {
+                        continue;  // said when it gave up
+                    }
                     PYHOST_LOG(error) << "sink " << shipper->sink().redacted << ": " << left << " bytes of "
                                       << job->journal_path << " not delivered within "
                                       << m_config.drain_timeout.count() << " ms; `pyhost replay "
@@ -414,8 +439,8 @@ public:
 private:
     void add_job(std::unique_ptr<JournalJob> job) {
         for (const Sink& sink : m_config.sinks) {
-            job->shippers.push_back(std::make_unique<Shipper>(sink, m_config.identity, *m_curl, m_config.tls,
-                                                              job->journal_path, job->cursors, job->shared));
+            job->shippers.push_back(std::make_unique<Shipper>(sink, m_config.identity, m_config.tls, job->journal_path,
+                                                              job->cursors, job->shared));
         }
         for (auto& shipper : job->shippers) {
             Shipper* raw = shipper.get();
@@ -426,7 +451,6 @@ private:
 
     Config m_config;
     pid_t m_pid;
-    const CurlApi* m_curl = nullptr;
     std::vector<std::unique_ptr<JournalJob>> m_jobs;
     std::mutex m_done_mutex;
     std::condition_variable m_done_signal;
@@ -460,9 +484,7 @@ bool start(Config config) {
         return false;
     }
     reporter = new Reporter(std::move(config));
-    if (!reporter->start(false, capture::active())) {
-        return false;
-    }
+    reporter->start(false, capture::active());
     if (!leftovers.empty()) {
         reporter->adopt_leftovers(leftovers);
     }
@@ -481,7 +503,8 @@ int replay(Config config) {
         return 1;
     }
     Reporter reporter(std::move(config));
-    const int status = reporter.start(true) && reporter.finish() ? 0 : 1;
+    reporter.start(true);
+    const int status = reporter.finish() ? 0 : 1;
     if (fd >= 0) {
         ::close(fd);
     }
@@ -491,9 +514,7 @@ int replay(Config config) {
 int replay_directory(Config config, const std::string& directory) {
     config.journal_path.clear();
     Reporter reporter(std::move(config));
-    if (!reporter.start(true)) {
-        return 1;
-    }
+    reporter.start(true);
     reporter.adopt_leftovers(directory);
     return reporter.finish() ? 0 : 1;
 }

@@ -36,7 +36,8 @@ void read_environment(Config& config);
 
 // Starts one shipper thread per sink on the run's journal, and registers the exit path
 // finisher that lets them deliver the rest (after capture wrote the final status) until the
-// drain deadline. False (reported) if nothing could start.
+// drain deadline. Returns at once: each shipper loads libcurl on its own thread (and reports
+// it when it cannot). False if there is nothing to ship or the reporter already runs.
 bool start(Config config);
 
 // Ships what the journal holds beyond each sink's cursor, now, then stops: `pyhost replay`.

@@ -257,6 +257,27 @@ class FaultTests(ReporterTestCase):
         self.assertEqual(replay.returncode, 0, replay.stderr)
         self.assertEqual(collector.unique(), in_journal)
 
+    def test_a_libcurl_that_cannot_load_is_a_clear_error_and_replay_ships_later(self):
+        # Each shipper loads libcurl on its own thread, after the program has started: a
+        # failure there must still be said, leave the run alone, and lose nothing.
+        collector = self.receiver(receivers.JsonLinesCollector)
+        broken = os.path.join(self.tmp, "lib")
+        os.mkdir(broken)
+        open(os.path.join(broken, "libcurl.so.4"), "wb").close()  # found first, and not a library
+        code, out, err = self.run_shipped("print('hello')\n", [collector.url("jsonl+http", "/", "user:s3cret@")],
+                                          extra_env={"LD_LIBRARY_PATH": broken})
+        self.assertEqual((code, out), (0, b"hello\n"))
+        self.assertIn(b"cannot load libcurl.so.4", err)
+        self.assertIn(f"nothing is shipped to it: `pyhost replay {self.journal}` ships it later".encode(), err)
+        self.assertNotIn(b"s3cret", err)
+        self.assertNotIn(b"not delivered within", err)  # said once, as what it is
+        self.assertEqual(collector.requests, [])
+        self.assertEqual(journal_records(self.journal)[-1]["status"], "finished")
+        env = self.env(PYHOST_SINKS=collector.url("jsonl+http", "/", "user:s3cret@"))
+        replay = subprocess.run([PYHOST, "replay", self.journal], env=env, capture_output=True, timeout=60)
+        self.assertEqual((replay.returncode, replay.stderr), (0, b""))
+        self.assert_delivered_everything(collector)
+
     def test_one_dead_sink_does_not_hold_back_another(self):
         alive = self.receiver(receivers.JsonLinesCollector)
         dead = self.receiver(receivers.JsonLinesCollector)
