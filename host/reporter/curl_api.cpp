@@ -3,9 +3,20 @@
 #include <mutex>
 
 #include <dlfcn.h>
+#include <pthread.h>
 
 namespace pyhost::reporter {
 namespace {
+
+// Held while libcurl and its libraries are loaded (on a shipper thread, while the program
+// runs). fork() waits for it: a child forked halfway through a dlopen() would inherit the
+// dynamic loader's lists half updated, and the first extension module it imported could crash
+// (a program that forks early: multiprocessing's fork start method, a cold page cache making
+// the load slow).
+std::mutex g_loading;
+
+void lock_loading() { g_loading.lock(); }
+void unlock_loading() { g_loading.unlock(); }
 
 template <class Function>
 bool resolve(void* library, const char* name, Function& out, std::string& error) {
@@ -25,6 +36,8 @@ const CurlApi* curl_api(std::string& error) {
     static const CurlApi* loaded = nullptr;
     static std::string load_error;
     std::call_once(once, [] {
+        pthread_atfork(lock_loading, unlock_loading, unlock_loading);
+        std::lock_guard loading(g_loading);
         void* library = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
         if (library == nullptr) {
             const char* why = dlerror();
