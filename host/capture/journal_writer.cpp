@@ -163,12 +163,12 @@ void JournalWriter::handle_stream(const Prelude& prelude, std::string_view bytes
         std::string_view piece = bytes.substr(0, newline);
         if (partial == nullptr || (partial->bytes.empty() && newline != std::string_view::npos && piece.size() <= k_max_line)) {
             // The common case, a whole line, needs no copy. (Without a slot, a piece is a
-            // record of its own: never lost, only cut.)
+            // record of its own, never lost, marked continued when its line goes on.)
             while (piece.size() > k_max_line) {
                 emit_line(key, prelude.ts_micros, piece.substr(0, k_max_line), true);
                 piece.remove_prefix(k_max_line);
             }
-            emit_line(key, prelude.ts_micros, piece, false);
+            emit_line(key, prelude.ts_micros, piece, newline == std::string_view::npos);
         } else {
             if (partial->bytes.empty()) {
                 partial->ts_micros = prelude.ts_micros;

@@ -198,3 +198,38 @@ TEST_CASE("a line written in pieces stays one record, however many processes hav
     CHECK(messages[20] == "first half");
     CHECK(messages[21] == "second half");
 }
+
+TEST_CASE("more lines open at once than slots: the extra pieces are records of their own, marked continued") {
+    pyhost::testing::TemporaryDirectory directory;
+    const std::string path = directory.path + "/run.jsonl";
+    {
+        pyhost::capture::JournalWriter writer(path, "", "run-1", 1);
+        for (std::int32_t pid = 300; pid < 310; ++pid) {  // ten open lines, eight slots
+            write_stdout(writer, pid, "open " + std::to_string(pid));
+        }
+        for (std::int32_t pid = 300; pid < 310; ++pid) {
+            write_stdout(writer, pid, " closed\n");
+        }
+        writer.flush(true);
+    }
+    std::vector<std::string> lines;
+    const std::string journal = pyhost::testing::read_all(path);
+    for (std::size_t at = 0, end; (end = journal.find('\n', at)) != std::string::npos; at = end + 1) {
+        lines.push_back(journal.substr(at, end - at));
+    }
+    // The two without a slot come out at once, cut and marked; then the rest, in order.
+    REQUIRE(lines.size() == 12);
+    CHECK(lines[0].find("\"message\":\"open 308\",\"continued\":true") != std::string::npos);
+    CHECK(lines[1].find("\"message\":\"open 309\",\"continued\":true") != std::string::npos);
+    for (std::int32_t pid = 300; pid < 308; ++pid) {
+        const std::string& line = lines[static_cast<std::size_t>(2 + pid - 300)];
+        CHECK(line.find("\"message\":\"open " + std::to_string(pid) + " closed\"}") != std::string::npos);
+    }
+    // The rest of the cut lines, each with its process, ending them.
+    for (std::size_t k : {std::size_t{0}, std::size_t{1}}) {
+        const std::string pid = "\"pid\":" + std::to_string(308 + k);
+        CHECK(lines[k].find(pid) != std::string::npos);
+        CHECK(lines[10 + k].find(pid) != std::string::npos);
+        CHECK(lines[10 + k].find("\"message\":\" closed\"}") != std::string::npos);
+    }
+}
