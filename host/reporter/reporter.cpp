@@ -219,11 +219,10 @@ void Shipper::run() noexcept {
     pthread_sigmask(SIG_BLOCK, &all, nullptr);
     name_this_thread("pyhost-ship");
     yield_cpu_to_program();
+    m_offset = m_cursors.get(m_sink.id);  // first: undelivered() counts from it, shipped or not
     if (!connect_client()) {
         return;
     }
-
-    m_offset = m_cursors.get(m_sink.id);
     // However the shipper stops, the last acknowledged offset is saved.
     struct SaveCursors {
         CursorStore& cursors;
