@@ -333,8 +333,8 @@ class StateDirectoryTests(ReporterTestCase):
 
 
 class TlsTests(ReporterTestCase):
-    def certificate(self):
-        cert, key = os.path.join(self.tmp, "cert.pem"), os.path.join(self.tmp, "key.pem")
+    def certificate(self, name="server"):
+        cert, key = os.path.join(self.tmp, f"{name}-cert.pem"), os.path.join(self.tmp, f"{name}-key.pem")
         subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
                         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
                         "-keyout", key, "-out", cert], check=True, capture_output=True)
@@ -351,6 +351,22 @@ class TlsTests(ReporterTestCase):
         code, _, err = self.run_shipped("print('over tls')\n", [sink], extra_env={"PYHOST_CA_BUNDLE": cert})
         self.assertEqual((code, err), (0, b""))
         self.assertIn("over tls", [r["message"] for r in collector.unique()])
+
+    def test_a_client_certificate_is_presented_when_the_receiver_requires_one(self):
+        cert, key = self.certificate()
+        client_cert, client_key = self.certificate("client")  # self-signed: its own CA
+        collector = self.receiver(receivers.JsonLinesCollector, tls=(cert, key), client_ca=client_cert)
+        sink = collector.url("jsonl+https", "/")
+        code, _, err = self.run_shipped("print('mutual')\n", [sink],
+                                        extra_env={"PYHOST_CA_BUNDLE": cert, "PYHOST_DRAIN_TIMEOUT": "1"})
+        self.assertEqual(code, 0)
+        self.assertEqual(collector.unique(), [])  # no certificate, no delivery
+        self.assertIn(b"not delivered", err)
+        code, _, err = self.run_shipped("print('mutual')\n", [sink],
+                                        extra_env={"PYHOST_CA_BUNDLE": cert, "PYHOST_CLIENT_CERT": client_cert,
+                                                   "PYHOST_CLIENT_KEY": client_key})
+        self.assertEqual((code, err), (0, b""))
+        self.assertIn("mutual", [r["message"] for r in collector.unique()])
 
 
 class ForkTests(ReporterTestCase):

@@ -27,9 +27,10 @@ class Receiver:
     """Base: an HTTP server on loopback that can be stopped and started again on the same port
     (a sink going down and coming back)."""
 
-    def __init__(self, port=0, tls=None):
+    def __init__(self, port=0, tls=None, client_ca=None):
         self.port = port
         self.tls = tls              # (certificate file, key file): serve HTTPS
+        self.client_ca = client_ca  # with tls: require a client certificate issued by this CA
         self.requests = []          # (path, headers, decoded body bytes) in arrival order
         self.violations = []        # format errors found
         self.responses = []         # statuses to answer next, consumed in order (then 200)
@@ -85,6 +86,9 @@ class Receiver:
             import ssl
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(*self.tls)
+            if self.client_ca:
+                context.verify_mode = ssl.CERT_REQUIRED
+                context.load_verify_locations(self.client_ca)
             self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -117,9 +121,9 @@ class Receiver:
 class JsonLinesCollector(Receiver):
     """pyhost's own protocol: JSON Lines of journal records."""
 
-    def __init__(self, port=0, tls=None):
+    def __init__(self, port=0, tls=None, client_ca=None):
         self.records = []
-        super().__init__(port, tls)
+        super().__init__(port, tls, client_ca)
 
     def accept(self, path, headers, body):
         if headers.get("Content-Type") != "application/x-ndjson":
