@@ -64,6 +64,7 @@ class JsonLinesTests(ReporterTestCase):
         self.assertEqual({h["Content-Encoding"] for _, h, _ in collector.requests}, {"zstd"})
         self.assertEqual(headers["Authorization"], "Basic dXNlcjpzM2NyZXQ=")
         self.assertGreaterEqual(len(collector.requests), 3)  # batches of at most 10,000 records
+        self.assertEqual(len(set(collector.peers)), 1)  # one connection, reused for every batch
 
     def test_a_full_batch_goes_out_as_soon_as_it_is_written(self):
         # 10,000 lines and the running status: one full batch, written within milliseconds of

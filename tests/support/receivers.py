@@ -32,6 +32,7 @@ class Receiver:
         self.tls = tls              # (certificate file, key file): serve HTTPS
         self.client_ca = client_ca  # with tls: require a client certificate issued by this CA
         self.requests = []          # (path, headers, decoded body bytes) in arrival order
+        self.peers = []             # the client's (address, port) of each request: its connection
         self.violations = []        # format errors found
         self.responses = []         # statuses to answer next, consumed in order (then 200)
         self.retry_after = None     # a Retry-After value to send with non-2xx answers
@@ -52,6 +53,8 @@ class Receiver:
             def do_POST(self):
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)
+                with receiver.lock:
+                    receiver.peers.append(self.client_address)
                 coding = self.headers.get("Content-Encoding", "identity")
                 if receiver.codings is not None and coding not in receiver.codings:
                     # RFC 7694: refused, saying which codings would do.
