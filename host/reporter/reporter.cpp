@@ -125,12 +125,12 @@ private:
     // loading libcurl and its two dozen libraries, then initializing OpenSSL, takes
     // milliseconds that would otherwise delay the program's start. False (m_unavailable set)
     // when it cannot load.
-    bool connect_client();
+    bool make_client();
 
     const Sink& m_sink;
     std::unique_ptr<Encoder> m_encoder;
     TlsOptions m_tls;
-    std::optional<HttpClient> m_client;  // made by connect_client(), on the shipper's thread
+    std::optional<HttpClient> m_client;  // made by make_client(), on the shipper's thread
     std::string m_unavailable;
     JournalTail m_tail;
     CursorStore& m_cursors;
@@ -198,7 +198,7 @@ bool Shipper::deliver(Batch& batch) {
     return true;
 }
 
-bool Shipper::connect_client() {
+bool Shipper::make_client() {
     std::string error;
     const CurlApi* curl = curl_api(error);
     if (curl == nullptr) {
@@ -220,7 +220,7 @@ void Shipper::run() noexcept {
     name_this_thread("pyhost-ship");
     yield_cpu_to_program();
     m_offset = m_cursors.get(m_sink.id);  // first: undelivered() counts from it, shipped or not
-    if (!connect_client()) {
+    if (!make_client()) {
         return;
     }
     // However the shipper stops, the last acknowledged offset is saved.
