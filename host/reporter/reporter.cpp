@@ -102,9 +102,9 @@ public:
     void run() noexcept;
     // Bytes of the journal this sink has not acknowledged.
     std::uint64_t undelivered() { return m_tail.size() - std::min(m_tail.size(), m_offset); }
-    // Why this shipper could not ship at all (libcurl did not load), or empty. Read after
-    // the thread has been joined.
-    const std::string& unavailable() const { return m_unavailable; }
+    // Whether this shipper could ship at all (false: libcurl did not load, which it said).
+    // Read after the thread has been joined.
+    bool had_client() const { return m_client.has_value(); }
     const Sink& sink() const { return m_sink; }
 
 private:
@@ -123,15 +123,14 @@ private:
 
     // Loads libcurl (once per process) and makes the HTTP client, on this shipper's thread:
     // loading libcurl and its two dozen libraries, then initializing OpenSSL, takes
-    // milliseconds that would otherwise delay the program's start. False (m_unavailable set)
-    // when it cannot load.
+    // milliseconds that would otherwise delay the program's start. False (said) when it
+    // cannot load.
     bool make_client();
 
     const Sink& m_sink;
     std::unique_ptr<Encoder> m_encoder;
     TlsOptions m_tls;
     std::optional<HttpClient> m_client;  // made by make_client(), on the shipper's thread
-    std::string m_unavailable;
     JournalTail m_tail;
     CursorStore& m_cursors;
     Shared& m_shared;
@@ -202,7 +201,6 @@ bool Shipper::make_client() {
     std::string error;
     const CurlApi* curl = curl_api(error);
     if (curl == nullptr) {
-        m_unavailable = error;
         PYHOST_LOG(error) << "sink " << m_sink.redacted << ": " << error << "; nothing is shipped to it: `pyhost replay "
                           << m_tail.path() << "` ships it later";
         return false;
@@ -422,7 +420,7 @@ public:
             for (auto& shipper : job->shippers) {
                 if (const std::uint64_t left = shipper->undelivered(); left > 0) {
                     complete = false;
-                    if (!shipper->unavailable().empty()) {
+                    if (!shipper->had_client()) {
                         continue;  // said when it gave up
                     }
                     PYHOST_LOG(error) << "sink " << shipper->sink().redacted << ": " << left << " bytes of "
