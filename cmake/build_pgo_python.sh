@@ -19,8 +19,17 @@
 #   PYHOST_PGO_NICE    niceness of the build (default 10; at most 16, see below)
 #
 # Needs root or sudo for apt-get (the source package and the build dependencies), and Debian's
-# archive with the source of the installed version. Fails, saying why, rather than build anything
-# else: the library must be the installed version's, with Debian's patches and configuration.
+# archive. Fails, saying why, rather than build anything else: the library must hold the
+# installed version's code, with Debian's patches and configuration.
+#
+# When the archive lists the installed version's source but cannot serve it (a security upload
+# whose source is missing from the mirror), the library is built from an earlier source of the
+# same upstream release, then every object whose code the installed version changed is replaced
+# by Debian's own object from the installed libpython3.11.a. Which objects those are is not
+# guessed from the changelog but read off Debian's binary packages of both versions (see
+# objects_changed_since): the debug library Debian builds without PGO is reproducible, so an
+# object that is byte-identical in both versions' debug libraries was compiled from the same
+# code. Those objects come from the earlier source, with PGO and LTO; the rest are Debian's.
 set -eu
 
 say() { echo "build_pgo_python: $*" >&2; }
@@ -108,7 +117,73 @@ ensure_deb_src() {
     fi
     $sudo apt-get update
     apt-get source --print-uris "python3.11=$version" >/dev/null 2>&1 ||
-        die "Debian's archive has no source package python3.11=$version (apt-get source python3.11=$version fails); the library is built from the installed version's source only"
+        say "Debian's archive lists no source package python3.11=$version"
+}
+
+# The source versions of the installed one's upstream release older than it, newest first.
+earlier_sources() {
+    upstream=${version%-*}
+    apt-cache showsrc python3.11 2>/dev/null | sed -n 's/^Version: //p' | sort -u -V -r |
+        while read -r candidate; do
+            [ "${candidate%-*}" = "$upstream" ] && dpkg --compare-versions "$candidate" lt "$version" &&
+                echo "$candidate"
+        done
+}
+
+# The installed files of a package, as a list of regular files under a prefix.
+package_files() { dpkg -L "$1" | grep "^$2" | while read -r f; do [ -f "$f" ] && [ ! -L "$f" ] && echo "$f"; done; }
+
+# Prints the members of libpython3.11.a whose code differs between source version $1 and the
+# installed $version, as far as Debian's own binary packages of both show; fails, saying why,
+# when they cannot be compared. Three checks, each of which only adds objects (an object taken
+# from Debian's installed library needlessly is slower, never wrong):
+#   - the C headers of libpython3.11-dev are identical in both versions (else every object is
+#     suspect, and the earlier source is refused);
+#   - Debian's debug library (libpython3.11-dbg: no PGO, reproducible) of both versions has the
+#     same members: those not byte-identical changed;
+#   - in Debian's release libraries (PGO, so not byte-comparable) the objects' global symbols,
+#     defined and referenced, are the same for every other member.
+objects_changed_since() {
+    base=$1
+    verify="$work/verify"
+    rm -rf "$verify"
+    mkdir -p "$verify"
+    (cd "$verify" && apt-get download "libpython3.11-dbg=$base" "libpython3.11-dbg=$version" \
+        "libpython3.11-dev=$base") >"$verify/download.log" 2>&1 ||
+        { say "cannot download Debian's binary packages of $base and $version: $verify/download.log"; return 1; }
+    for package in libpython3.11-dbg_"$base" libpython3.11-dbg_"$version" libpython3.11-dev_"$base"; do
+        deb=$(ls "$verify"/"$(echo "$package" | sed 's/:/%3a/')"_*.deb 2>/dev/null | head -n 1)
+        [ -n "$deb" ] || { say "apt-get download left no $package"; return 1; }
+        dpkg-deb -x "$deb" "$verify/$package" || return 1
+    done
+    for f in $(package_files libpython3.11-dev /usr/include/); do
+        cmp -s "$f" "$verify/libpython3.11-dev_$base$f" ||
+            { say "the C header $f differs between $base and $version: every object may differ"; return 1; }
+    done
+    # One directory of objects per library, by member name (the names are unique in CPython's).
+    unpack() {
+        [ -z "$(ar t "$1" | sort | uniq -d)" ] || { say "$1 has members of the same name"; return 1; }
+        mkdir -p "$2" && (cd "$2" && ar x "$1")
+    }
+    debug_library() { find "$verify/libpython3.11-dbg_$1" -name libpython3.11d.a -type f | head -n 1; }
+    unpack "$(debug_library "$base")" "$verify/debug-base" || return 1
+    unpack "$(debug_library "$version")" "$verify/debug-installed" || return 1
+    [ "$(ls "$verify/debug-base")" = "$(ls "$verify/debug-installed")" ] ||
+        { say "Debian's debug libraries of $base and $version have different members"; return 1; }
+    release_library=$(package_files libpython3.11-dev /usr/lib/ | grep '/libpython3.11\.a$' | head -n 1)
+    [ -n "$release_library" ] || { say "no libpython3.11.a among libpython3.11-dev's files"; return 1; }
+    unpack "$verify/libpython3.11-dev_$base$release_library" "$verify/release-base" || return 1
+    unpack "$release_library" "$verify/release-installed" || return 1
+    [ "$(ls "$verify/release-base")" = "$(ls "$verify/debug-base")" ] ||
+        { say "Debian's release and debug libraries have different members"; return 1; }
+    globals() { nm -g "$1" 2>/dev/null | awk '{ print $NF, $(NF - 1) }' | sort; }
+    for object in $(ls "$verify/debug-base"); do
+        if ! cmp -s "$verify/debug-base/$object" "$verify/debug-installed/$object"; then
+            echo "$object"
+        elif [ "$(globals "$verify/release-base/$object")" != "$(globals "$verify/release-installed/$object")" ]; then
+            echo "$object"
+        fi
+    done
 }
 
 started=$(date +%s)
@@ -120,10 +195,30 @@ $sudo mkdir -p "$work"
 [ "$(id -u)" -eq 0 ] || $sudo chown "$(id -u):$(id -g)" "$cache" "$work"
 
 # The source first (before installing anything), then the build dependencies, then the
-# extraction, which applies Debian's patches.
-if ! (cd "$work" && apt-get source --download-only "python3.11=$version"); then
-    rm -rf "$work"
-    die "could not download Debian's source package python3.11=$version (apt's errors above)"
+# extraction, which applies Debian's patches. The installed version's source, or else an earlier
+# one whose difference is known object by object (see the top).
+base=$version
+from_installed=""
+if ! (cd "$work" && apt-get source --download-only "python3.11=$version") >"$work/source.log" 2>&1; then
+    cat "$work/source.log" >&2
+    say "the archive cannot serve the source of $version; trying an earlier source of the same release"
+    base=""
+    for candidate in $(earlier_sources); do
+        rm -f "$work"/*.dsc "$work"/*.tar.*
+        (cd "$work" && apt-get source --download-only "python3.11=$candidate") >"$work/source.log" 2>&1 ||
+            { say "no source of $candidate either"; continue; }
+        if changed=$(objects_changed_since "$candidate"); then
+            base=$candidate
+            from_installed=$(echo $changed)
+            break
+        fi
+        say "$candidate cannot stand in for $version (above: why)"
+    done
+    if [ -z "$base" ]; then
+        rm -rf "$work"
+        die "no source package can be built for python3.11=$version: the archive cannot serve its source, and no earlier source of the same release could be shown to differ only in known objects"
+    fi
+    say "building from the source of $base; from Debian's installed library, the objects $version changed: $from_installed"
 fi
 install_missing
 (cd "$work" && dpkg-source -x ./*.dsc) >"$work/extract.log" 2>&1 ||
@@ -131,7 +226,7 @@ install_missing
 src=$(find "$work" -mindepth 1 -maxdepth 1 -type d -name 'python3.11-*' | head -n 1)
 [ -n "$src" ] || die "apt-get source left no python3.11-* directory in $work"
 source_version=$(dpkg-parsechangelog -l "$src/debian/changelog" -S Version)
-[ "$source_version" = "$version" ] || die "the source in $src is $source_version, not $version"
+[ "$source_version" = "$base" ] || die "the source in $src is $source_version, not $base"
 
 # Debian's own configuration of its static interpreter: debian/rules' configure step, then
 # debian/rules' variables for the build (so nothing here restates its flags).
@@ -209,8 +304,24 @@ $sudo rm -rf "$tmp"
 mkdir -p "$tmp"
 strip --strip-debug -o "$tmp/libpython3.11.a" "$build/libpython3.11.a"
 readelf -SW "$tmp/libpython3.11.a" | grep -q '\.gnu\.lto_' || die "the library has no LTO bytecode"
+if [ -n "$from_installed" ]; then
+    # Debian's objects of the installed version in place of those built from the earlier source
+    # (same member names, same positions); gcc-ar indexes the LTO members beside them.
+    objects="$work/installed-objects"
+    mkdir -p "$objects"
+    installed_library=$(package_files libpython3.11-dev /usr/lib/ | grep '/libpython3.11\.a$' | head -n 1)
+    for object in $from_installed; do
+        ar t "$tmp/libpython3.11.a" | grep -qx "$object" || die "the built library has no member $object"
+    done
+    # shellcheck disable=SC2086
+    (cd "$objects" && ar x "$installed_library" $from_installed) || die "cannot extract $from_installed from $installed_library"
+    # shellcheck disable=SC2086
+    (cd "$objects" && gcc-ar rs "$tmp/libpython3.11.a" $from_installed) || die "cannot put Debian's objects into the library"
+fi
 cat >"$tmp/BUILD-INFO" <<EOF
 python3.11=$version
+source=$base
+from_installed_library=$from_installed
 gcc=$gcc_version
 task=$task
 profile_task=$profile_task
