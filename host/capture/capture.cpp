@@ -982,6 +982,7 @@ void finish(const run::Outcome& outcome) noexcept {
     state->writer->flush_partial_lines();
     state->write_entry_now(EntryKind::status, fields, ended_at);
     state->writer->flush(true);
+    state->writer->release_reserved_blocks();
     state->hand_over_pipes();
 }
 

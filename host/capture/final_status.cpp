@@ -129,11 +129,10 @@ JournalEnd complete_journal(const std::string& journal_path, const std::string& 
             }
         }
     }
-    struct stat st {};
-    if (fstat(fd, &st) == 0 && st.st_size != tail.complete_size) {
-        // A torn last record is not a record: cut it, so the journal stays valid JSON Lines.
-        (void)ftruncate(fd, tail.complete_size);
-    }
+    // A torn last record is not a record: cut it, so the journal stays valid JSON Lines. Cut
+    // at its own size, the file gives back the disk blocks a killed run had reserved past its
+    // end (capture/block_reserve.hpp).
+    (void)ftruncate(fd, tail.complete_size);
     ::close(fd);
     {
         JournalWriter writer(journal_path, "", run_id, static_cast<std::int32_t>(::getpid()));

@@ -24,11 +24,18 @@ constexpr std::size_t k_buffer_bytes = k_flush_bytes + 6 * k_max_line + 4096;
 // pid, continuation mark, punctuation (about 110 at most).
 constexpr std::size_t k_line_overhead = 512;
 
-int open_append(const std::string& path) {
+// Opens `path` for appending, creating it if need be; `created` says whether this call did.
+int open_append(const std::string& path, bool& created) {
+    created = false;
     if (path.empty()) {
         return -1;
     }
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+        created = true;
+    } else if (errno == EEXIST) {
+        fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    }
     if (fd >= 0 && fd <= 2) {
         // Not where the program expects its own stdin/stdout/stderr (see capture.cpp).
         const int moved = fcntl(fd, F_DUPFD_CLOEXEC, 10);
@@ -73,14 +80,21 @@ JournalWriter::JournalWriter(std::string journal_path, std::string text_log_path
     m_line_prefix[2] = common + "\"native\",\"level\":\"INFO\",\"logger\":null,\"fd\":1,\"message\":";
     m_line_prefix[3] = common + "\"native\",\"level\":\"ERROR\",\"logger\":null,\"fd\":2,\"message\":";
     m_line_prefix[4] = common + "\"native\",\"level\":\"INFO\",\"logger\":null,\"message\":";
-    m_journal_fd = open_append(m_journal_path);
+    bool created = false;
+    m_journal_fd = open_append(m_journal_path, created);
+    if (created) {
+        m_journal_reserve.attach(m_journal_fd);
+    }
     if (m_journal_fd >= 0) {
         // Says "a live process writes this journal" to the reporter of another run, which
         // ships journals left behind (host/reporter/reporter.cpp). Released at exit, also on
         // SIGKILL.
         (void)::flock(m_journal_fd, LOCK_SH | LOCK_NB);
     }
-    m_text_fd = open_append(m_text_log_path);
+    m_text_fd = open_append(m_text_log_path, created);
+    if (created) {
+        m_text_reserve.attach(m_text_fd);
+    }
     for (PartialLine& partial : m_partial) {
         partial.bytes.reserve(k_max_line);
     }
@@ -88,6 +102,7 @@ JournalWriter::JournalWriter(std::string journal_path, std::string text_log_path
 
 JournalWriter::~JournalWriter() {
     flush(true);
+    release_reserved_blocks();
     if (m_journal_fd >= 0) {
         ::close(m_journal_fd);
     }
@@ -409,13 +424,17 @@ void JournalWriter::flush_partial_lines() {
     }
 }
 
-bool JournalWriter::write_all(int fd, json::TextBuffer& buffer, std::uint64_t records, bool& failed,
-                              const std::string& path) {
+bool JournalWriter::write_all(int fd, BlockReserve& reserve, json::TextBuffer& buffer, std::uint64_t records,
+                              bool& failed, const std::string& path) {
     std::size_t done = 0;
+    reserve.before_append(buffer.size());
     while (done < buffer.size()) {
         const ssize_t n = ::write(fd, buffer.data() + done, buffer.size() - done);
         if (n < 0 && errno == EINTR) {
             continue;
+        }
+        if (n > 0) {
+            reserve.appended(static_cast<std::size_t>(n));
         }
         if (n <= 0) {
             if (!failed) {
@@ -440,7 +459,7 @@ bool JournalWriter::write_all(int fd, json::TextBuffer& buffer, std::uint64_t re
 void JournalWriter::write_journal() {
     if (m_journal_fd >= 0 && !m_journal.empty()) {
         const std::size_t bytes = m_journal.size();
-        if (write_all(m_journal_fd, m_journal, m_pending_records, m_journal_failed, m_journal_path)) {
+        if (write_all(m_journal_fd, m_journal_reserve, m_journal, m_pending_records, m_journal_failed, m_journal_path)) {
             m_records_out += m_pending_records;
             m_bytes_out += bytes;
             if (const JournalObserver observer = m_observer.load(std::memory_order_acquire)) {
@@ -455,10 +474,15 @@ void JournalWriter::write_journal() {
 
 void JournalWriter::write_text() {
     if (m_text_fd >= 0 && !m_text.empty()) {
-        write_all(m_text_fd, m_text, 0, m_text_failed, m_text_log_path);
+        write_all(m_text_fd, m_text_reserve, m_text, 0, m_text_failed, m_text_log_path);
     } else {
         m_text.clear();
     }
+}
+
+void JournalWriter::release_reserved_blocks() noexcept {
+    m_journal_reserve.release();
+    m_text_reserve.release();
 }
 
 void JournalWriter::flush(bool force) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <tuple>
 
+#include "capture/block_reserve.hpp"
 #include "capture/entry_ring.hpp"
 #include "capture/json_text.hpp"
 #include "capture/records.hpp"
@@ -38,6 +39,10 @@ public:
 
     // Writes the buffers out. `force`: even when small.
     void flush(bool force);
+
+    // At the end of the run, after the last flush: gives back the disk blocks reserved past
+    // the ends of the files (see BlockReserve). Also done by the destructor.
+    void release_reserved_blocks() noexcept;
 
     // Set once, from any thread (the reporter, after capture started); nullptr for none.
     void set_observer(JournalObserver observer) noexcept { m_observer.store(observer); }
@@ -75,7 +80,8 @@ private:
     void emit_line(const LineKey& key, std::int64_t ts, std::string_view text, bool continued);
     void begin_record(std::int64_t ts, std::int32_t pid, std::string_view stream);
     void end_record();
-    bool write_all(int fd, json::TextBuffer& buffer, std::uint64_t records, bool& failed, const std::string& path);
+    bool write_all(int fd, BlockReserve& reserve, json::TextBuffer& buffer, std::uint64_t records, bool& failed,
+                   const std::string& path);
 
     std::string m_journal_path;
     std::string m_text_log_path;
@@ -85,6 +91,8 @@ private:
     int m_text_fd = -1;
     bool m_journal_failed = false;
     bool m_text_failed = false;
+    BlockReserve m_journal_reserve;
+    BlockReserve m_text_reserve;
 
     // Per-record text that never changes: after the timestamp up to the message's quote, for
     // each kind of stream line (stdout, stderr, native fd 1, fd 2, both).

@@ -1,4 +1,5 @@
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -6,6 +7,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "capture/block_reserve.hpp"
 #include "capture/entry_ring.hpp"
 #include "capture/journal_writer.hpp"
 #include "capture/json_text.hpp"
@@ -231,5 +237,136 @@ TEST_CASE("more lines open at once than slots: the extra pieces are records of t
         CHECK(lines[k].find(pid) != std::string::npos);
         CHECK(lines[10 + k].find(pid) != std::string::npos);
         CHECK(lines[10 + k].find("\"message\":\" closed\"}") != std::string::npos);
+    }
+}
+
+namespace {
+
+// Bytes allocated to a file on disk (what `du` counts).
+std::uint64_t allocated_bytes(const std::string& path) {
+    struct stat st {};
+    REQUIRE(::stat(path.c_str(), &st) == 0);
+    return static_cast<std::uint64_t>(st.st_blocks) * 512;
+}
+
+// Whether this file system reserves blocks past the end of a file (ext4, xfs, tmpfs do).
+bool reserves_past_end(const std::string& directory) {
+    const std::string probe = directory + "/probe";
+    const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
+    REQUIRE(fd >= 0);
+    const bool supported = ::fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 1 << 20) == 0;
+    ::close(fd);
+    ::unlink(probe.c_str());
+    return supported;
+}
+
+}  // namespace
+
+TEST_CASE("Block reserve: a growing file gets blocks ahead of its end, given back at release") {
+    pyhost::testing::TemporaryDirectory dir;
+    const bool supported = reserves_past_end(dir.path);
+    const std::string path = dir.path + "/journal.jsonl";
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND, 0644);
+    REQUIRE(fd >= 0);
+    pyhost::capture::BlockReserve reserve(64 * 1024, 256 * 1024);
+    reserve.attach(fd);
+    const std::string chunk(10000, 'x');
+    const auto append = [&] {
+        reserve.before_append(chunk.size());
+        REQUIRE(::write(fd, chunk.data(), chunk.size()) == static_cast<ssize_t>(chunk.size()));
+        reserve.appended(chunk.size());
+    };
+    for (int i = 0; i < 6; ++i) {
+        append();  // 60,000 bytes: below the start, nothing reserved yet
+    }
+    CHECK(reserve.reserved_end() == 60000);
+    append();  // past the start: a step past the new end
+    if (supported) {
+        CHECK(reserve.reserved_end() == 70000 + 256 * 1024);
+        CHECK(allocated_bytes(path) >= 70000 + 256 * 1024);
+    } else {
+        CHECK(reserve.reserved_end() == 70000);  // refused once: off, writing unchanged
+    }
+    for (int i = 0; i < 30; ++i) {
+        append();  // 370,000 bytes: one more stretch reserved on the way
+    }
+    CHECK(std::filesystem::file_size(path) == 370000);
+    if (supported) {
+        CHECK(reserve.reserved_end() >= 370000);
+        CHECK(allocated_bytes(path) >= reserve.reserved_end());
+    }
+    reserve.release();
+    CHECK(reserve.reserved_end() == 370000);
+    CHECK(std::filesystem::file_size(path) == 370000);
+    CHECK(allocated_bytes(path) < 370000 + 64 * 1024);  // what the bytes need, not the stretch
+    ::close(fd);
+    CHECK(pyhost::testing::read_all(path) == [&] {
+        std::string all;
+        for (int i = 0; i < 37; ++i) {
+            all += chunk;
+        }
+        return all;
+    }());
+}
+
+TEST_CASE("Block reserve: a file someone else also appended to is not cut at release") {
+    pyhost::testing::TemporaryDirectory dir;
+    const std::string path = dir.path + "/shared.jsonl";
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND, 0644);
+    REQUIRE(fd >= 0);
+    pyhost::capture::BlockReserve reserve(0, 128 * 1024);
+    reserve.attach(fd);
+    reserve.before_append(5);
+    REQUIRE(::write(fd, "ours\n", 5) == 5);
+    reserve.appended(5);
+    pyhost::testing::append(path, "theirs\n");  // another writer, between our appends and the end
+    reserve.release();
+    CHECK(pyhost::testing::read_all(path) == "ours\ntheirs\n");
+    ::close(fd);
+}
+
+TEST_CASE("Block reserve: nothing happens for what is not a regular file") {
+    pyhost::capture::BlockReserve reserve(0, 4096);
+    const int fd = ::open("/dev/null", O_WRONLY);
+    REQUIRE(fd >= 0);
+    reserve.attach(fd);
+    reserve.before_append(100);
+    reserve.appended(100);
+    CHECK(reserve.reserved_end() == 100);  // nothing past the end
+    reserve.release();
+    ::close(fd);
+}
+
+TEST_CASE("Journal writer: reserves only for files it created, and gives the blocks back") {
+    pyhost::testing::TemporaryDirectory dir;
+    const std::string existing = dir.path + "/existing.jsonl";
+    pyhost::testing::write_all(existing, "");
+    const std::string created = dir.path + "/created.jsonl";
+    const std::string line = std::string(200, 'y') + "\n";
+    for (const std::string& path : {existing, created}) {
+        pyhost::capture::JournalWriter writer(path, "", "run", 1);
+        pyhost::capture::Prelude prelude{};
+        prelude.pid = 1;
+        prelude.stream = pyhost::capture::Stream::stdout_;
+        std::string payload(reinterpret_cast<const char*>(&prelude), sizeof prelude);
+        for (int i = 0; i < 100; ++i) {
+            payload += line;
+        }
+        // About 4 MiB of journal: past the default start of reserving.
+        for (int i = 0; i < 150; ++i) {
+            writer.handle(EntryRing::Entry{static_cast<std::uint8_t>(pyhost::capture::EntryKind::stream),
+                                           {reinterpret_cast<const std::byte*>(payload.data()), payload.size()}});
+        }
+        writer.flush(true);
+        const std::uint64_t size = std::filesystem::file_size(path);
+        CHECK(size > pyhost::capture::BlockReserve::k_default_start);
+        if (path == existing || !reserves_past_end(dir.path)) {
+            CHECK(allocated_bytes(path) < size + 64 * 1024);
+        } else {
+            CHECK(allocated_bytes(path) >= size + 1024 * 1024);  // a stretch ahead of the end
+        }
+        writer.release_reserved_blocks();
+        CHECK(allocated_bytes(path) < size + 64 * 1024);
+        CHECK(std::filesystem::file_size(path) == size);
     }
 }
