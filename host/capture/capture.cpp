@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -493,16 +494,34 @@ int above_stdio(int fd) {
 // The process's own peak resident set, in KiB: VmHWM, the high-water mark of this program's
 // memory. Not getrusage()'s ru_maxrss, which also counts the resident set of the process that
 // forked us, as it was when we were exec'd (a big test runner or supervisor inflates it).
+// Read and parsed by hand: every run ends here, and stdio's first fopen() and sscanf() would
+// fault in code the run has not touched.
 long peak_rss_kib() noexcept {
     long kib = -1;
-    if (std::FILE* status = std::fopen("/proc/self/status", "r")) {
-        char line[256];
-        while (kib < 0 && std::fgets(line, sizeof line, status) != nullptr) {
-            if (std::sscanf(line, "VmHWM: %ld kB", &kib) != 1) {
-                kib = -1;
+    const int fd = ::open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        char text[4096];  // the whole file: about 1.5 KB
+        std::size_t size = 0;
+        for (ssize_t got; size < sizeof text - 1 && (got = ::read(fd, text + size, sizeof text - 1 - size)) != 0;) {
+            if (got < 0) {
+                if (errno == EINTR) {
+                    continue;
+                }
+                break;
+            }
+            size += static_cast<std::size_t>(got);
+        }
+        ::close(fd);
+        const std::string_view status(text, size);
+        if (const std::size_t at = status.find("\nVmHWM:"); at != std::string_view::npos) {
+            std::string_view rest = status.substr(at + 7);
+            rest.remove_prefix(std::min(rest.find_first_not_of(" \t"), rest.size()));
+            long value = 0;
+            if (const auto [end, error] = std::from_chars(rest.data(), rest.data() + rest.size(), value);
+                error == std::errc() && end != rest.data()) {
+                kib = value;
             }
         }
-        std::fclose(status);
     }
     rusage usage{};
     if (kib < 0 && getrusage(RUSAGE_SELF, &usage) == 0) {

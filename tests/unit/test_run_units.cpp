@@ -2,8 +2,10 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <span>
 #include <sstream>
 #include <string>
+#include <string_view>
 
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
@@ -62,6 +64,30 @@ TEST_CASE("a journal cut short gets its final status, continuing its seq, once")
     const std::string before = read_all(journal);
     CHECK(complete_journal(journal, "r", Outcome::exited(0), 1.0, 0) == JournalEnd::complete);
     CHECK(read_all(journal) == before);
+}
+
+TEST_CASE("a final status gives the run's duration in seconds with six decimals, as written") {
+    using pyhost::run::Outcome;
+    const auto duration_text = [](double seconds) {
+        const pyhost::capture::FieldList fields =
+            pyhost::capture::final_status_fields(Outcome::exited(0), seconds, 0, nullptr);
+        std::string detail;
+        const std::string_view bytes = fields.bytes();
+        pyhost::capture::for_each_field(std::as_bytes(std::span(bytes.data(), bytes.size())),
+                                        [&](pyhost::capture::Field tag, std::string_view value) {
+                                            if (tag == pyhost::capture::Field::detail) {
+                                                detail = value;
+                                            }
+                                        });
+        return detail;
+    };
+    CHECK(duration_text(0.0) == "\"duration_s\":0.000000");
+    CHECK(duration_text(0.5) == "\"duration_s\":0.500000");
+    CHECK(duration_text(12.3456789) == "\"duration_s\":12.345679");
+    CHECK(duration_text(0.0000004) == "\"duration_s\":0.000000");
+    CHECK(duration_text(0.0000006) == "\"duration_s\":0.000001");
+    CHECK(duration_text(86400.000001) == "\"duration_s\":86400.000001");
+    CHECK(duration_text(-1.0) == "\"duration_s\":0.000000");  // a clock gone backwards is not a duration
 }
 
 TEST_CASE("an empty or missing journal gets a final status as its first record") {
