@@ -69,10 +69,16 @@ bool take_lines(Batch& batch, std::size_t head, std::size_t max_records, std::si
         stop = static_cast<std::size_t>(static_cast<const char*>(ending) - bytes) + 1;
     }
     const std::uint64_t begin = batch.base + head;
+    if (max_records == k_uncounted) {
+        batch.begin = begin;
+        batch.end = batch.base + stop;
+        batch.records = stop > head ? k_uncounted : 0;
+        return stop < batch.filled;
+    }
     std::size_t counted = 0;   // lines in [head, from)
     std::size_t from = head;
     if (batch.begin == begin && batch.end >= begin && batch.end <= batch.base + stop &&
-        batch.records <= max_records) {
+        batch.records <= max_records && batch.records != k_uncounted) {
         counted = batch.records;
         from = static_cast<std::size_t>(batch.end - batch.base);
     }
@@ -90,6 +96,14 @@ std::size_t complete_prefix(const char* bytes, std::size_t size) {
 }
 
 }  // namespace
+
+std::size_t Batch::count_records() const {
+    if (records != k_uncounted) {
+        return records;
+    }
+    const std::string_view bytes = text();
+    return count_lines(bytes.data(), bytes.size(), k_uncounted).first;
+}
 
 Batch batch_of_text(std::string text, std::uint64_t offset, std::size_t max_records) {
     Batch batch;
@@ -169,7 +183,7 @@ bool JournalTail::read(std::uint64_t offset, std::size_t max_records, std::size_
         want *= 2;  // one line longer than max_bytes: read it whole
     }
     take_lines(out, 0, max_records, max_bytes);
-    return out.records > 0;
+    return !out.empty();
 }
 
 }  // namespace pyhost::reporter

@@ -56,10 +56,19 @@ private:
     std::string_view m_text;
 };
 
+// As a batch's record limit: none, and the lines are not counted. A sink that sends the
+// journal's text as it is (pyhost's own protocol) bounds its batches by bytes alone, so the
+// shipper of a flood need not look at every byte to find the lines.
+inline constexpr std::size_t k_uncounted = static_cast<std::size_t>(-1);
+// As a record limit: none, but the lines are counted.
+inline constexpr std::size_t k_no_record_limit = k_uncounted - 1;
+
 struct Batch {
     std::uint64_t begin = 0;  // journal offset of the first line
     std::uint64_t end = 0;    // offset just past the last line's newline
-    std::size_t records = 0;  // lines in [begin, end)
+    // Lines in [begin, end); k_uncounted when the batch was taken by bytes alone (see
+    // count_records()).
+    std::size_t records = 0;
     // Journal bytes from offset `base`: complete lines only, `filled` of them, of which the
     // batch is a part. The next batch usually starts where this one ends, so what the buffer
     // holds beyond `end` is reused rather than read again; the buffer only grows.
@@ -74,11 +83,13 @@ struct Batch {
     // Its lines one by one, without newlines (found as they are walked: pyhost's own protocol
     // sends text() as it is and never needs them).
     Lines lines() const { return Lines(text()); }
+    bool empty() const { return end == begin; }
+    // How many lines it holds, counted now if the batch was taken by bytes alone.
+    std::size_t count_records() const;
 };
 
 // The complete lines of `text` (at most `max_records`) as a batch starting at `offset`.
-Batch batch_of_text(std::string text, std::uint64_t offset = 0,
-                    std::size_t max_records = static_cast<std::size_t>(-1));
+Batch batch_of_text(std::string text, std::uint64_t offset = 0, std::size_t max_records = k_no_record_limit);
 
 class JournalTail {
 public:
@@ -92,8 +103,9 @@ public:
     // Current size of the journal file (0 if it does not exist yet).
     std::uint64_t size();
 
-    // The complete lines from `offset`: at most `max_records` lines and `max_bytes` (a single
-    // longer line is read whole). False when there is no complete line yet.
+    // The complete lines from `offset`: at most `max_records` lines (k_uncounted: no limit,
+    // and the lines are not counted) and `max_bytes` (a single longer line is read whole).
+    // False when there is no complete line yet.
     //
     // `out` is the previous batch, or empty: the complete lines it holds past `offset` are
     // used as they are, and only what follows them is read, so a journal is read once

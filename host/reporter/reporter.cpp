@@ -28,7 +28,9 @@ namespace pyhost::reporter {
 namespace {
 
 // A batch is full at k_batch_records records or k_batch_full_bytes, and is read k_batch_bytes
-// at a time. It goes out when full, when k_batch_age old, or when the run has ended.
+// at a time. It goes out when full, when k_batch_age old, or when the run has ended. Sinks
+// that send the journal's text as it is (pyhost's own protocol) have no record limit: their
+// batches are bounded by bytes, and their lines never counted (see k_uncounted).
 constexpr std::size_t k_batch_records = 10000;
 constexpr std::size_t k_batch_bytes = std::size_t{4} << 20;
 constexpr std::size_t k_batch_full_bytes = k_batch_bytes / 2;
@@ -169,7 +171,7 @@ bool Shipper::deliver(Batch& batch) {
                 // Final for this batch: report it (stderr and the journal) and go on, never
                 // loop on it.
                 const std::string message = "sink " + m_sink.redacted + " rejected a batch of " +
-                                            std::to_string(batch.records) + " records (" + outcome.detail +
+                                            std::to_string(batch.count_records()) + " records (" + outcome.detail +
                                             "); it is not sent again";
                 PYHOST_LOG(error) << message;
                 capture::push_note("ERROR", message);
@@ -227,6 +229,7 @@ void Shipper::run() noexcept {
         ~SaveCursors() { cursors.save(); }
     } save_cursors{m_cursors};
     Batch batch;
+    const std::size_t max_records = m_sink.kind == SinkKind::jsonl ? k_uncounted : k_batch_records;
     std::chrono::steady_clock::time_point pending_since{};
     bool pending = false;
     while (!m_shared.abort.load()) {
@@ -239,14 +242,15 @@ void Shipper::run() noexcept {
         const bool observed = m_shared.observed.load();
         const std::uint64_t records_before = m_shared.written_records.load();
         const std::uint64_t bytes_before = m_shared.written_bytes.load();
-        if (m_tail.read(m_offset, k_batch_records, k_batch_bytes, batch)) {
+        if (m_tail.read(m_offset, max_records, k_batch_bytes, batch)) {
             const auto now = std::chrono::steady_clock::now();
             if (!pending) {
                 pending = true;
                 pending_since = now;
             }
             const std::size_t bytes = batch.end - batch.begin;
-            if (final || batch.records >= k_batch_records || bytes >= k_batch_full_bytes ||
+            const bool counted = batch.records != k_uncounted;
+            if (final || (counted && batch.records >= k_batch_records) || bytes >= k_batch_full_bytes ||
                 now - pending_since >= k_batch_age) {
                 if (!deliver(batch)) {
                     return;
@@ -260,7 +264,7 @@ void Shipper::run() noexcept {
             // the batch is full; otherwise it goes out by age.
             if (observed) {
                 wait_for_lines(pending_since + k_batch_age - now,
-                               {records_before + (k_batch_records - batch.records),
+                               {counted ? records_before + (k_batch_records - batch.records) : k_never,
                                 bytes_before + (k_batch_full_bytes - bytes)});
                 continue;
             }

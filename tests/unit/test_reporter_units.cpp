@@ -297,6 +297,42 @@ TEST_CASE("a batch stops at its byte limit, and a longer line is read whole") {
     CHECK(batch.text() == "5678\n");
 }
 
+TEST_CASE("a batch taken by bytes alone is not counted, ends where a counted one would, and counts on demand") {
+    using pyhost::reporter::k_uncounted;
+    pyhost::testing::TemporaryDirectory directory;
+    const std::string path = directory.path + "/run.jsonl";
+    const std::string long_line = std::string(100, 'x') + "\n";
+    pyhost::testing::write_all(path, "1234\n5678\n" + long_line + "9\n" + "torn");
+    JournalTail tail(path);
+    Batch batch;
+    REQUIRE(tail.read(0, k_uncounted, 12, batch));
+    CHECK(batch.text() == "1234\n5678\n");
+    CHECK(batch.records == k_uncounted);
+    CHECK(batch.count_records() == 2);
+    REQUIRE(tail.read(batch.end, k_uncounted, 12, batch));
+    CHECK(batch.text() == long_line);  // alone, longer than the limit, whole
+    REQUIRE(tail.read(batch.end, k_uncounted, 1 << 20, batch));
+    CHECK(batch.text() == "9\n");  // the torn line is not part of it
+    CHECK(batch.count_records() == 1);
+    CHECK_FALSE(tail.read(batch.end, k_uncounted, 1 << 20, batch));
+    CHECK(batch.empty());
+
+    // Growing while it waits to fill, it is taken again from the same line, and always ends at
+    // the last complete line within the limit, as a counted batch with no record limit does.
+    pyhost::testing::write_all(path, "");
+    JournalTail growing(path);
+    Batch uncounted;
+    std::string written;
+    for (std::size_t i = 0; i < 40; ++i) {
+        written += "line " + std::to_string(i) + "\n";
+        pyhost::testing::append(path, "line " + std::to_string(i) + "\n");
+        REQUIRE(growing.read(0, k_uncounted, 64, uncounted));
+        const Batch counted = batch_of_text(written.substr(0, 64 + 1), 0);
+        REQUIRE(uncounted.text() == std::string_view(written).substr(0, std::min<std::size_t>(written.size(), counted.end)));
+        REQUIRE(uncounted.count_records() == std::min<std::size_t>(i + 1, counted.records));
+    }
+}
+
 TEST_CASE("the JSON Lines encoder posts the batch's journal text as it is, without a copy") {
     Sink sink;
     sink.kind = SinkKind::jsonl;
