@@ -1,6 +1,7 @@
 #include "capture/block_reserve.hpp"
 
 #include <cerrno>
+#include <string>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -50,6 +51,25 @@ void BlockReserve::release() noexcept {
     }
     m_fd = -1;
     m_reserved = m_end;
+}
+
+void release_blocks_past_end(const std::string& path) noexcept {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0) {
+        return;
+    }
+    struct stat st {};
+    // Past what the bytes need, rounded to the block, with room for a large file's extent
+    // blocks: a reservation is a stretch of megabytes.
+    constexpr std::uint64_t k_slack = 64 * 1024;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+        const auto size = static_cast<std::uint64_t>(st.st_size);
+        const std::uint64_t needed = (size + 4095) / 4096 * 4096;
+        if (static_cast<std::uint64_t>(st.st_blocks) * 512 > needed + k_slack) {
+            (void)::ftruncate(fd, st.st_size);
+        }
+    }
+    ::close(fd);
 }
 
 }  // namespace pyhost::capture

@@ -21,6 +21,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 namespace pyhost::capture {
 
@@ -56,5 +57,11 @@ private:
     std::uint64_t m_end = 0;    // the file's size, as this process's appends left it
     std::uint64_t m_reserved = 0;
 };
+
+// Gives back the disk blocks that a run killed before its end left reserved past the end of
+// the file at `path`, if it has any. Only for a file no live process appends to (for a journal,
+// its lock says so). The file's bytes and size stay; when nothing is reserved, nothing is
+// written (its times included).
+void release_blocks_past_end(const std::string& path) noexcept;
 
 }  // namespace pyhost::capture

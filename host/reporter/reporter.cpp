@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "capture/block_reserve.hpp"
 #include "capture/capture.hpp"
 #include "common/native_thread.hpp"
 #include "diag/log.hpp"
@@ -366,6 +367,9 @@ public:
                 ::close(fd);
                 continue;
             }
+            // No live run writes it: what a killed one left reserved past its ends goes back.
+            capture::release_blocks_past_end(path);
+            capture::release_blocks_past_end(path.substr(0, path.size() - std::string_view(".jsonl").size()) + ".log");
             auto job = std::make_unique<JournalJob>(path, true);
             struct stat st {};
             bool behind = false;
@@ -502,6 +506,9 @@ int replay(Config config) {
         ::close(fd);
         PYHOST_LOG(error) << "replay: " << config.journal_path << " is in use by a running pyhost; it ships it itself";
         return 1;
+    }
+    if (fd >= 0) {
+        capture::release_blocks_past_end(config.journal_path);  // no live run writes it (the lock)
     }
     Reporter reporter(std::move(config));
     reporter.start(true);

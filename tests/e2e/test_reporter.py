@@ -1,10 +1,12 @@
 """The reporter: records and status reach the sinks, durably, whatever the sinks do."""
+import ctypes
 import datetime
 import json
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
@@ -40,6 +42,19 @@ class ReporterTestCase(PyhostTestCase):
         expected = journal_records(self.journal)
         self.assertEqual(collector.unique(), expected)
         self.assertEqual(collector.violations, [])
+
+
+def reserves_past_end(directory):
+    """Whether this file system reserves blocks past the end of a file (fallocate with
+    FALLOC_FL_KEEP_SIZE: ext4, xfs and tmpfs do), as capture does ahead of a growing journal."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]
+    fd, path = tempfile.mkstemp(dir=directory)
+    try:
+        return libc.fallocate(fd, 1, 0, 1 << 20) == 0  # 1: FALLOC_FL_KEEP_SIZE
+    finally:
+        os.close(fd)
+        os.unlink(path)
 
 
 class JsonLinesTests(ReporterTestCase):
@@ -250,19 +265,27 @@ class FaultTests(ReporterTestCase):
         collector = self.receiver(receivers.JsonLinesCollector)
         collector.stop()  # nothing gets out before the kill
         # The kill comes a moment after the program flushed: time for the capture thread to write
-        # the lines to the journal (it does within milliseconds).
-        program = "import time\nfor i in range(50): print('before kill', i)\nprint('ready', flush=True); time.sleep(30)\n"
+        # the lines to the journal (it does within milliseconds). Some 3 MB of them: past the
+        # point where the journal's disk blocks are reserved ahead of it.
+        program = ("import time\nfor i in range(10000): print('before kill', i, 'x' * 150)\n"
+                   "print('ready', flush=True); time.sleep(30)\n")
         code, _, _ = self.run_shipped(program, [collector.url("jsonl+http", "/")], send_signal=signal.SIGKILL,
                                       signal_delay=0.5)
         self.assertEqual(code, -signal.SIGKILL)
         in_journal = journal_records(self.journal)
         self.assertEqual([r["message"] for r in in_journal if r["stream"] == "stdout"],
-                         [f"before kill {i}" for i in range(50)] + ["ready"])
+                         [f"before kill {i} {'x' * 150}" for i in range(10000)] + ["ready"])
+        killed = os.stat(self.journal)
+        if reserves_past_end(self.tmp):  # the killed run left its reservation behind
+            self.assertGreater(killed.st_blocks * 512, killed.st_size + (1 << 20))
         collector.start()
         env = self.env(PYHOST_SINKS=collector.url("jsonl+http", "/"))
         replay = subprocess.run([PYHOST, "replay", self.journal], env=env, capture_output=True, timeout=60)
         self.assertEqual(replay.returncode, 0, replay.stderr)
         self.assertEqual(collector.unique(), in_journal)
+        replayed = os.stat(self.journal)  # the replay, holding the journal, gave the blocks back
+        self.assertEqual(replayed.st_size, killed.st_size)
+        self.assertLess(replayed.st_blocks * 512, replayed.st_size + 64 * 1024)
 
     def test_a_libcurl_that_cannot_load_is_a_clear_error_and_replay_ships_later(self):
         # Each shipper loads libcurl on its own thread, after the program has started: a

@@ -337,6 +337,37 @@ TEST_CASE("Block reserve: nothing happens for what is not a regular file") {
     ::close(fd);
 }
 
+TEST_CASE("Block reserve: what a killed run left reserved past the end of a file is given back") {
+    pyhost::testing::TemporaryDirectory dir;
+    const std::string path = dir.path + "/left.jsonl";
+    pyhost::testing::write_all(path, std::string(5000, 'z') + "\n");
+    if (reserves_past_end(dir.path)) {
+        const int fd = ::open(path.c_str(), O_WRONLY);
+        REQUIRE(fd >= 0);
+        REQUIRE(::fallocate(fd, FALLOC_FL_KEEP_SIZE, 5001, 4 << 20) == 0);  // as a run killed mid-stretch
+        ::close(fd);
+        CHECK(allocated_bytes(path) > 4 << 20);
+    }
+    pyhost::capture::release_blocks_past_end(path);
+    CHECK(allocated_bytes(path) <= 8192);
+    CHECK(pyhost::testing::read_all(path) == std::string(5000, 'z') + "\n");
+
+    // Nothing reserved: nothing written, not even the file's times.
+    struct stat before {};
+    REQUIRE(::stat(path.c_str(), &before) == 0);
+    const timespec old_times[2] = {{1000000000, 0}, {1000000000, 0}};
+    REQUIRE(::utimensat(AT_FDCWD, path.c_str(), old_times, 0) == 0);
+    pyhost::capture::release_blocks_past_end(path);
+    struct stat after {};
+    REQUIRE(::stat(path.c_str(), &after) == 0);
+    CHECK(after.st_mtim.tv_sec == 1000000000);
+    // A FIFO, a missing file: nothing, and no waiting.
+    const std::string fifo = dir.path + "/fifo";
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    pyhost::capture::release_blocks_past_end(fifo);
+    pyhost::capture::release_blocks_past_end(dir.path + "/missing.jsonl");
+}
+
 TEST_CASE("Journal writer: reserves only for files it created, and gives the blocks back") {
     pyhost::testing::TemporaryDirectory dir;
     const std::string existing = dir.path + "/existing.jsonl";
