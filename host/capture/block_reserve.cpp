@@ -53,21 +53,32 @@ void BlockReserve::release() noexcept {
     m_reserved = m_end;
 }
 
+namespace {
+
+// Whether a regular file has blocks past what its bytes need (rounded to the block, with room
+// for a large file's extent blocks: a reservation is a stretch of megabytes).
+bool has_blocks_past_end(const struct stat& st) {
+    constexpr std::uint64_t k_slack = 64 * 1024;
+    const auto size = static_cast<std::uint64_t>(st.st_size);
+    const std::uint64_t needed = (size + 4095) / 4096 * 4096;
+    return S_ISREG(st.st_mode) && static_cast<std::uint64_t>(st.st_blocks) * 512 > needed + k_slack;
+}
+
+}  // namespace
+
 void release_blocks_past_end(const std::string& path) noexcept {
+    // Looked at first, opened only if there is something to give back: the next run looks at
+    // every journal an earlier one left in the state directory.
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0 || !has_blocks_past_end(st)) {
+        return;
+    }
     const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0) {
         return;
     }
-    struct stat st {};
-    // Past what the bytes need, rounded to the block, with room for a large file's extent
-    // blocks: a reservation is a stretch of megabytes.
-    constexpr std::uint64_t k_slack = 64 * 1024;
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-        const auto size = static_cast<std::uint64_t>(st.st_size);
-        const std::uint64_t needed = (size + 4095) / 4096 * 4096;
-        if (static_cast<std::uint64_t>(st.st_blocks) * 512 > needed + k_slack) {
-            (void)::ftruncate(fd, st.st_size);
-        }
+    if (fstat(fd, &st) == 0 && has_blocks_past_end(st)) {
+        (void)::ftruncate(fd, st.st_size);
     }
     ::close(fd);
 }

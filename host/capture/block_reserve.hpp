@@ -14,9 +14,9 @@
 // call), and only while the file system takes it (a FIFO, /dev/full, or a file system without
 // fallocate turn it off at the first refusal, silently: writing goes on as before). What is
 // reserved past the end is given back by release(), at the end of the run; a process killed
-// before that leaves at most `step` bytes reserved past the end of its file, which the
-// supervisor of a function run gives back when it completes the journal (truncating a file
-// to its own size frees them).
+// before that leaves at most `step` bytes reserved past the end of its file, which whatever
+// next holds the journal gives back (release_blocks_past_end(): a function run's supervisor
+// completing it, a replay, the next run shipping the state directory's leftovers).
 #pragma once
 
 #include <cstddef>
