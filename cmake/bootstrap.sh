@@ -58,7 +58,7 @@ check_s3_peers() {
 
 # The release build embeds a libpython3.11.a built with PGO and LTO from Debian's source package
 # of the installed python3.11, or of an earlier one with the objects the installed version
-# changed taken from Debian's library (cmake/build_pgo_python.sh: once per version, 15 to 35
+# changed taken from Debian's library (cmake/build_pgo_python.sh: once per version, 13 to 35
 # minutes on 2 cores; README, "Which libpython"). PYHOST_PGO=0 skips it. If it cannot be built,
 # the release build embeds Debian's library, and says why.
 pgo_python() {

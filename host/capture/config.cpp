@@ -90,13 +90,16 @@ void apply_log_file_option(Config& config, const std::string& path) { config.jou
 
 void apply_text_log_option(Config& config, const std::string& path) { config.text_log_path = expand_pid(path); }
 
+std::string console_log_beside(std::string_view journal_path) {
+    if (journal_path.ends_with(".jsonl")) {
+        journal_path.remove_suffix(6);
+    }
+    return std::string(journal_path) + ".log";
+}
+
 void finalize(Config& config) {
     if (config.text_log_path.empty() && !config.journal_path.empty()) {
-        std::string_view base = config.journal_path;
-        if (base.ends_with(".jsonl")) {
-            base.remove_suffix(6);
-        }
-        config.text_log_path = std::string(base) + ".log";
+        config.text_log_path = console_log_beside(config.journal_path);
     }
     if (config.run_id.empty()) {
         config.run_id = random_run_id();

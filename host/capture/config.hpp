@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstddef>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace pyhost::capture {
@@ -46,6 +47,9 @@ Config config_from_environment();
 // Applies the command-line forms (--log-file, --text-log) over `config`.
 void apply_log_file_option(Config& config, const std::string& path);
 void apply_text_log_option(Config& config, const std::string& path);
+
+// The console log that goes with a journal by default: `.log` in place of `.jsonl` (or appended).
+std::string console_log_beside(std::string_view journal_path);
 
 // Fills the derived and random parts (text log path, run id) once the sources are read.
 void finalize(Config& config);

@@ -19,6 +19,7 @@
 
 #include "capture/block_reserve.hpp"
 #include "capture/capture.hpp"
+#include "capture/config.hpp"
 #include "common/native_thread.hpp"
 #include "diag/log.hpp"
 #include "reporter/cursor_store.hpp"
@@ -369,7 +370,7 @@ public:
             }
             // No live run writes it: what a killed one left reserved past its ends goes back.
             capture::release_blocks_past_end(path);
-            capture::release_blocks_past_end(path.substr(0, path.size() - std::string_view(".jsonl").size()) + ".log");
+            capture::release_blocks_past_end(capture::console_log_beside(path));
             auto job = std::make_unique<JournalJob>(path, true);
             struct stat st {};
             bool behind = false;
