@@ -21,7 +21,8 @@ constexpr std::size_t k_flush_bytes = std::size_t{256} << 10;
 // What m_journal and m_text reserve: a flush's worth and the largest stream line escaped.
 constexpr std::size_t k_buffer_bytes = k_flush_bytes + 6 * k_max_line + 4096;
 // The bytes of a stream line's record besides its prefix and escaped text: seq, timestamp,
-// pid, continuation mark, punctuation (about 110 at most).
+// pid, continuation mark, punctuation (about 110 at most), and what json::copy_padded()
+// scribbles past a piece (31 at most).
 constexpr std::size_t k_line_overhead = 512;
 
 // Opens `path` for appending, creating it if need be; `created` says whether this call did.
@@ -75,11 +76,11 @@ JournalWriter::JournalWriter(std::string journal_path, std::string text_log_path
       m_text(k_buffer_bytes) {
     json::append_string(m_run_id_json, run_id);
     const std::string common = ",\"run_id\":" + m_run_id_json + ",\"stream\":";
-    m_line_prefix[0] = common + "\"stdout\",\"level\":\"INFO\",\"logger\":null,\"message\":";
-    m_line_prefix[1] = common + "\"stderr\",\"level\":\"ERROR\",\"logger\":null,\"message\":";
-    m_line_prefix[2] = common + "\"native\",\"level\":\"INFO\",\"logger\":null,\"fd\":1,\"message\":";
-    m_line_prefix[3] = common + "\"native\",\"level\":\"ERROR\",\"logger\":null,\"fd\":2,\"message\":";
-    m_line_prefix[4] = common + "\"native\",\"level\":\"INFO\",\"logger\":null,\"message\":";
+    m_line_prefix[0] = json::PaddedText(common + "\"stdout\",\"level\":\"INFO\",\"logger\":null,\"message\":");
+    m_line_prefix[1] = json::PaddedText(common + "\"stderr\",\"level\":\"ERROR\",\"logger\":null,\"message\":");
+    m_line_prefix[2] = json::PaddedText(common + "\"native\",\"level\":\"INFO\",\"logger\":null,\"fd\":1,\"message\":");
+    m_line_prefix[3] = json::PaddedText(common + "\"native\",\"level\":\"ERROR\",\"logger\":null,\"fd\":2,\"message\":");
+    m_line_prefix[4] = json::PaddedText(common + "\"native\",\"level\":\"INFO\",\"logger\":null,\"message\":");
     bool created = false;
     m_journal_fd = open_append(m_journal_path, created);
     if (created) {
@@ -251,24 +252,25 @@ void JournalWriter::emit_line(const LineKey& key, std::int64_t ts, std::string_v
     } else if (key.stream == Stream::native) {
         variant = key.fd == 1 ? 2 : key.fd == 2 ? 3 : 4;
     }
-    const std::string& prefix = m_line_prefix[variant];
+    const json::PaddedText& prefix = m_line_prefix[variant];
+    // The overhead leaves room for copy_padded()'s garbage past the last piece.
     make_room(m_journal, k_line_overhead + prefix.size() + json::quoted_bound(text.size()));
     next_seq();
     const std::string_view stamp = m_timestamps.format(ts);
     char* out = m_journal.room(0);  // make_room() made the room
     const auto put = [&out](std::string_view bytes) {
-        std::memcpy(out, bytes.data(), bytes.size());
+        std::memcpy(out, bytes.data(), bytes.size());  // sizes known at compile time: inlined
         out += bytes.size();
     };
     put(open);
-    put({m_seq_text, m_seq_digits});
+    out = json::copy_padded(out, m_seq_text, m_seq_digits);
     put(ts_key);
-    put(stamp);
+    out = json::copy_padded(out, stamp.data(), stamp.size());
     if (key.pid != m_main_pid) {
         put(pid_key);
         out = std::to_chars(out, out + 16, key.pid).ptr;
     }
-    put(prefix);
+    out = json::copy_padded(out, prefix.data(), prefix.size());
     out = json::write_string(out, text);
     if (continued) {
         put(continued_mark);

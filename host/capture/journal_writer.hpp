@@ -96,9 +96,10 @@ private:
 
     // Per-record text that never changes: after the timestamp up to the message's quote, for
     // each kind of stream line (stdout, stderr, native fd 1, fd 2, both).
-    std::string m_line_prefix[5];
+    json::PaddedText m_line_prefix[5];
     json::TimestampFormatter m_timestamps;
-    char m_seq_text[24] = {'0'};  // m_seq in decimal, counted in place
+    // m_seq in decimal (20 digits at most), counted in place; whole blocks for copy_padded().
+    char m_seq_text[json::padded_size(20)] = {'0'};
     std::size_t m_seq_digits = 1;
     void next_seq();
 

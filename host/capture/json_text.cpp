@@ -64,10 +64,35 @@ char* write_u_escape(char* out, unsigned value) {
 
 namespace {
 
-// How many bytes at the start of p[0, n) can be copied as they are: before the first control
-// character, quote, backslash or byte of 0x80 and above (a multi-byte sequence, which must be
-// validated). Sixteen bytes at a time: the journal escapes every line a program prints.
-std::size_t plain_prefix(const char* p, std::size_t n) {
+// Copies k < 16 bytes exactly, inline (overlapping moves from both ends).
+inline void copy_short(char* to, const char* from, std::size_t k) {
+    if (k >= 8) {
+        std::uint64_t head;
+        std::uint64_t tail;
+        std::memcpy(&head, from, 8);
+        std::memcpy(&tail, from + k - 8, 8);
+        std::memcpy(to, &head, 8);
+        std::memcpy(to + k - 8, &tail, 8);
+    } else if (k >= 4) {
+        std::uint32_t head;
+        std::uint32_t tail;
+        std::memcpy(&head, from, 4);
+        std::memcpy(&tail, from + k - 4, 4);
+        std::memcpy(to, &head, 4);
+        std::memcpy(to + k - 4, &tail, 4);
+    } else if (k > 0) {
+        to[0] = from[0];
+        to[k / 2] = from[k / 2];
+        to[k - 1] = from[k - 1];
+    }
+}
+
+// Copies to `out` the bytes at the start of p[0, n) that a JSON string holds as they are:
+// those before the first control character, quote, backslash or byte of 0x80 and above (a
+// multi-byte sequence, which must be validated). Returns how many. Sixteen bytes at a time,
+// each block stored before it is looked at, so up to 16 bytes past the plain ones are
+// garbage (see quoted_bound()); p[0, n) is read exactly (it may end where the ring does).
+std::size_t copy_plain(char* out, const char* p, std::size_t n) {
 #if defined(__SSE2__)
     // One signed comparison finds both the controls (0x00-0x1f) and the bytes >= 0x80, which
     // are negative as signed chars.
@@ -81,15 +106,18 @@ std::size_t plain_prefix(const char* p, std::size_t n) {
     };
     std::size_t i = 0;
     for (; i + 16 <= n; i += 16) {
-        if (const unsigned mask = specials(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i)))) {
+        const __m128i block = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), block);
+        if (const unsigned mask = specials(block)) {
             return i + static_cast<std::size_t>(__builtin_ctz(mask));
         }
     }
     if (i < n) {
         alignas(16) char tail[16] = {};
-        std::memcpy(tail, p + i, n - i);
-        if (const unsigned mask = specials(_mm_load_si128(reinterpret_cast<const __m128i*>(tail))) &
-                                  ((1u << (n - i)) - 1)) {
+        copy_short(tail, p + i, n - i);
+        const __m128i block = _mm_load_si128(reinterpret_cast<const __m128i*>(tail));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), block);
+        if (const unsigned mask = specials(block) & ((1u << (n - i)) - 1)) {
             return i + static_cast<std::size_t>(__builtin_ctz(mask));
         }
     }
@@ -101,6 +129,7 @@ std::size_t plain_prefix(const char* p, std::size_t n) {
         if (c < 0x20 || c == '"' || c == '\\' || c >= 0x80) {
             break;
         }
+        out[i] = p[i];
         ++i;
     }
     return i;
@@ -114,8 +143,7 @@ char* write_string(char* out, std::string_view text) {
     const char* bytes = text.data();
     std::size_t i = 0;
     while (i < text.size()) {
-        const std::size_t plain = plain_prefix(bytes + i, text.size() - i);
-        std::memcpy(out, bytes + i, plain);
+        const std::size_t plain = copy_plain(out, bytes + i, text.size() - i);
         out += plain;
         i += plain;
         if (i >= text.size()) {

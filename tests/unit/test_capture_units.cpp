@@ -1,5 +1,7 @@
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -58,6 +60,47 @@ TEST_CASE("JSON strings: the sixteen-byte scan finds every special byte at every
                 CHECK(buffer.view() == "[" + expected);
             }
         }
+    }
+}
+
+TEST_CASE("JSON strings: written within quoted_bound(), reading only the text") {
+    // The text sits at the very end of its allocation (as a line may end where the ring's
+    // storage does: ASan reports any read past it), and the output gets exactly the room
+    // quoted_bound() promises, with a guard after it.
+    for (const std::string_view piece : {std::string_view("a"), std::string_view("\x01"), std::string_view("\xff"), std::string_view("\xc3\xa9")}) {
+        for (std::size_t length = 0; length <= 40; ++length) {
+            std::string text;
+            while (text.size() < length) {
+                text.append(piece.substr(0, std::min(piece.size(), length - text.size())));
+            }
+            const auto input = std::make_unique<char[]>(length);
+            std::memcpy(input.get(), text.data(), length);
+            const std::size_t room = json::quoted_bound(length);
+            std::vector<char> output(room + 64, '#');
+            char* end = json::write_string(output.data(), std::string_view(input.get(), length));
+            INFO(length << " bytes of " << piece.size() << "-byte pieces");
+            CHECK(static_cast<std::size_t>(end - output.data()) <= room);
+            CHECK(std::all_of(output.begin() + static_cast<std::ptrdiff_t>(room), output.end(), [](char c) { return c == '#'; }));
+            std::string expected;
+            json::append_string(expected, text);
+            CHECK(std::string_view(output.data(), static_cast<std::size_t>(end - output.data())) == expected);
+        }
+    }
+}
+
+TEST_CASE("copy_padded: exact bytes up to n, whole blocks read and written") {
+    for (std::size_t n = 0; n <= 70; ++n) {
+        std::string text(n, 'x');
+        for (std::size_t i = 0; i < n; ++i) {
+            text[i] = static_cast<char>('a' + i % 26);
+        }
+        const json::PaddedText padded(text);
+        CHECK(padded.view() == text);
+        std::vector<char> out(json::padded_size(n) + 8, '#');
+        char* end = json::copy_padded(out.data(), padded.data(), padded.size());
+        CHECK(end == out.data() + n);
+        CHECK(std::string_view(out.data(), n) == text);
+        CHECK(std::all_of(out.end() - 8, out.end(), [](char c) { return c == '#'; }));
     }
 }
 
