@@ -155,7 +155,12 @@ public:
     // A `running` status with the process's CPU time and resident set.
     void write_heartbeat() noexcept;
     // Capture thread (or finish() after it stopped): writes an entry without the ring.
-    void write_entry_now(EntryKind kind, const FieldList& fields, std::int64_t ts) noexcept;
+    // Writes an entry straight into the journal (holding the consumer's role), assembled in
+    // `payload`.
+    void write_entry_now(EntryKind kind, const FieldList& fields, std::int64_t ts, std::string& payload) noexcept;
+    // The heartbeat's buffers, reserved by start(): the capture thread must not allocate.
+    FieldList heartbeat_fields;
+    std::string heartbeat_payload;
 };
 
 State* g_state = nullptr;
@@ -419,9 +424,9 @@ void State::run_thread() noexcept {
     }
 }
 
-void State::write_entry_now(EntryKind kind, const FieldList& fields, std::int64_t ts) noexcept {
+void State::write_entry_now(EntryKind kind, const FieldList& fields, std::int64_t ts, std::string& payload) noexcept {
     const Prelude prelude = make_prelude(*this, ts);
-    std::string payload(reinterpret_cast<const char*>(&prelude), sizeof prelude);
+    payload.assign(reinterpret_cast<const char*>(&prelude), sizeof prelude);
     payload += fields.bytes();
     writer->handle(EntryRing::Entry{static_cast<std::uint8_t>(kind),
                                     {reinterpret_cast<const std::byte*>(payload.data()), payload.size()}});
@@ -496,38 +501,49 @@ int above_stdio(int fd) {
     return moved;
 }
 
+// A "Vm...:" line of /proc/self/status (`key` with its colon), in KiB, or -1. Read and
+// parsed by hand, without stdio or an allocation: every run ends here (stdio's first fopen()
+// and sscanf() would fault in code the run has not touched), and so does the capture thread's
+// heartbeat (which must not allocate: see JournalWriter).
+long proc_status_kib(std::string_view key) noexcept {
+    const int fd = ::open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return -1;
+    }
+    char text[4096];  // the whole file: about 1.5 KB
+    std::size_t size = 0;
+    for (ssize_t got; size < sizeof text - 1 && (got = ::read(fd, text + size, sizeof text - 1 - size)) != 0;) {
+        if (got < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            break;
+        }
+        size += static_cast<std::size_t>(got);
+    }
+    ::close(fd);
+    const std::string_view status(text, size);
+    for (std::size_t at = status.find(key); at != std::string_view::npos; at = status.find(key, at + 1)) {
+        if (at != 0 && status[at - 1] != '\n') {
+            continue;  // the key inside another line
+        }
+        std::string_view rest = status.substr(at + key.size());
+        rest.remove_prefix(std::min(rest.find_first_not_of(" \t"), rest.size()));
+        long value = 0;
+        if (const auto [end, error] = std::from_chars(rest.data(), rest.data() + rest.size(), value);
+            error == std::errc() && end != rest.data()) {
+            return value;
+        }
+        return -1;
+    }
+    return -1;
+}
+
 // The process's own peak resident set, in KiB: VmHWM, the high-water mark of this program's
 // memory. Not getrusage()'s ru_maxrss, which also counts the resident set of the process that
 // forked us, as it was when we were exec'd (a big test runner or supervisor inflates it).
-// Read and parsed by hand: every run ends here, and stdio's first fopen() and sscanf() would
-// fault in code the run has not touched.
 long peak_rss_kib() noexcept {
-    long kib = -1;
-    const int fd = ::open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        char text[4096];  // the whole file: about 1.5 KB
-        std::size_t size = 0;
-        for (ssize_t got; size < sizeof text - 1 && (got = ::read(fd, text + size, sizeof text - 1 - size)) != 0;) {
-            if (got < 0) {
-                if (errno == EINTR) {
-                    continue;
-                }
-                break;
-            }
-            size += static_cast<std::size_t>(got);
-        }
-        ::close(fd);
-        const std::string_view status(text, size);
-        if (const std::size_t at = status.find("\nVmHWM:"); at != std::string_view::npos) {
-            std::string_view rest = status.substr(at + 7);
-            rest.remove_prefix(std::min(rest.find_first_not_of(" \t"), rest.size()));
-            long value = 0;
-            if (const auto [end, error] = std::from_chars(rest.data(), rest.data() + rest.size(), value);
-                error == std::errc() && end != rest.data()) {
-                kib = value;
-            }
-        }
-    }
+    long kib = proc_status_kib("VmHWM:");
     rusage usage{};
     if (kib < 0 && getrusage(RUSAGE_SELF, &usage) == 0) {
         kib = usage.ru_maxrss;  // no /proc: the closest there is
@@ -536,30 +552,33 @@ long peak_rss_kib() noexcept {
 }
 
 void State::write_heartbeat() noexcept {
-    FieldList fields;
-    fields.add(Field::message, "running");
-    fields.add(Field::status, "running");
-    std::string detail = "\"heartbeat\":true";
+    // Built in buffers start() reserved, and numbers formatted by hand: no allocation here.
+    char detail[128];
+    char* out = detail;
+    const auto put = [&out](std::string_view text) {
+        std::memcpy(out, text.data(), text.size());
+        out += text.size();
+    };
+    put("\"heartbeat\":true");
     rusage usage{};
     if (getrusage(RUSAGE_SELF, &usage) == 0) {
-        const double cpu = static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
-                           static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
-        char number[32];
-        detail.append(",\"cpu_s\":");
-        detail.append(number, static_cast<std::size_t>(std::snprintf(number, sizeof number, "%.3f", cpu)));
+        const std::int64_t cpu_ms = (static_cast<std::int64_t>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1'000'000 +
+                                     usage.ru_utime.tv_usec + usage.ru_stime.tv_usec + 500) / 1000;
+        put(",\"cpu_s\":");
+        out = std::to_chars(out, out + 24, cpu_ms / 1000).ptr;
+        *out++ = '.';
+        const auto millis = static_cast<int>(cpu_ms % 1000);
+        *out++ = static_cast<char>('0' + millis / 100);
+        *out++ = static_cast<char>('0' + millis / 10 % 10);
+        *out++ = static_cast<char>('0' + millis % 10);
     }
-    long pages = 0;
-    if (std::FILE* statm = std::fopen("/proc/self/statm", "r")) {
-        long size = 0;
-        if (std::fscanf(statm, "%ld %ld", &size, &pages) != 2) {
-            pages = 0;
-        }
-        std::fclose(statm);
-    }
-    detail += ",\"rss_kib\":";
-    json::append_int(detail, pages * (::sysconf(_SC_PAGESIZE) / 1024));
-    fields.add(Field::detail, detail);
-    write_entry_now(EntryKind::status, fields, micros_now());
+    put(",\"rss_kib\":");
+    out = std::to_chars(out, out + 24, std::max(proc_status_kib("VmRSS:"), 0L)).ptr;
+    heartbeat_fields.clear();
+    heartbeat_fields.add(Field::message, "running");
+    heartbeat_fields.add(Field::status, "running");
+    heartbeat_fields.add(Field::detail, std::string_view(detail, static_cast<std::size_t>(out - detail)));
+    write_entry_now(EntryKind::status, heartbeat_fields, micros_now(), heartbeat_payload);
 }
 
 bool same_open_file(int a, int b) {
@@ -696,6 +715,8 @@ bool start(const Config& config, std::span<char* const> program_argv, RealWrite 
         return false;
     }
     state->writer = std::make_unique<JournalWriter>(config.journal_path, config.text_log_path, config.run_id, state->pid);
+    state->heartbeat_fields.reserve(512);
+    state->heartbeat_payload.reserve(512 + sizeof(Prelude));
     setup_taps(*state);
     state->remember_internal_fds();
     g_state = state;
@@ -1004,7 +1025,8 @@ void finish(const run::Outcome& outcome) noexcept {
     }
     state->consume();
     state->writer->flush_partial_lines();
-    state->write_entry_now(EntryKind::status, fields, ended_at);
+    std::string payload;
+    state->write_entry_now(EntryKind::status, fields, ended_at, payload);
     state->writer->flush(true);
     state->writer->release_reserved_blocks();
     state->hand_over_pipes();

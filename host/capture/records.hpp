@@ -69,7 +69,8 @@ enum class Field : std::uint8_t {
 // Builds the field list of one entry in a reusable buffer.
 class FieldList {
 public:
-    void clear() { m_bytes.clear(); }
+    void clear() { m_bytes.clear(); }  // keeps the capacity
+    void reserve(std::size_t bytes) { m_bytes.reserve(bytes); }
     void add(Field tag, std::string_view value) {
         // One resize and two copies: the logging hook adds about ten fields per record.
         const auto size = static_cast<std::uint32_t>(value.size());

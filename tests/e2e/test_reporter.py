@@ -429,8 +429,10 @@ class ForkTests(ReporterTestCase):
 class HeartbeatTests(ReporterTestCase):
     def test_heartbeats_carry_cpu_time_and_rss(self):
         collector = self.receiver(receivers.JsonLinesCollector)
-        code, _, _ = self.run_shipped("import time\ntime.sleep(1.2)\n", [collector.url("jsonl+http", "/")],
-                                      extra_env={"PYHOST_HEARTBEAT": "0.3"})
+        # 64 MiB held and 0.4 s of CPU spent before the last beats: their figures must show both.
+        program = ("import time\nheld = b'x' * (64 << 20)\nstart = time.process_time()\n"
+                   "while time.process_time() - start < 0.4:\n    pass\ntime.sleep(1.2)\n")
+        code, _, _ = self.run_shipped(program, [collector.url("jsonl+http", "/")], extra_env={"PYHOST_HEARTBEAT": "0.3"})
         self.assertEqual(code, 0)
         beats = [r for r in collector.unique() if r.get("heartbeat")]
         self.assertGreaterEqual(len(beats), 2)
@@ -438,6 +440,8 @@ class HeartbeatTests(ReporterTestCase):
             self.assertEqual(beat["status"], "running")
             self.assertGreater(beat["rss_kib"], 1000)
             self.assertGreaterEqual(beat["cpu_s"], 0)
+        self.assertGreaterEqual(beats[-1]["cpu_s"], 0.4)
+        self.assertGreater(beats[-1]["rss_kib"], 64 * 1024)
 
 
 class FormatTests(ReporterTestCase):
