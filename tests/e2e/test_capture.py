@@ -558,9 +558,9 @@ class BoundsTests(CaptureTestCase):
     def test_the_capture_thread_never_allocates(self):
         # A thread's first malloc() gives it a glibc arena: a 128 MiB mapping trimmed by two
         # munmap()s, each a TLB shootdown of the CPU running the program. After every kind of
-        # record (whole, partial and over-long lines, a log record, a child's native output),
-        # the process must still have only the main arena: the program's own thread is the
-        # only one that allocated.
+        # record (whole, partial and over-long lines, a log record, a child's native output,
+        # heartbeats), the process must still have only the main arena: the program's own
+        # thread is the only one that allocated.
         program = """
             import ctypes, logging, subprocess, sys, time
             print("a whole line")
@@ -580,8 +580,9 @@ class BoundsTests(CaptureTestCase):
             libc.malloc_info(0, report)
             libc.fclose(report)
             """
-        code, out, err, records = self.run_captured(program)
+        code, out, err, records = self.run_captured(program, env={"PYHOST_HEARTBEAT": "0.1"})
         self.assertEqual((code, err), (0, b"WARNING:root:a log record with arguments\n"))
+        self.assertTrue([r for r in records if r.get("heartbeat")])
         self.assertEqual([r["message"][:20] for r in records if r["stream"] in ("stdout", "native", "log")],
                          ["a whole line", "a partial line ended", *["x" * 20] * 4, "a log record with ar",
                           "a child's line"])
