@@ -1,8 +1,14 @@
 #include "reporter/cursor_store.hpp"
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <sstream>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <boost/json.hpp>
 
@@ -11,7 +17,40 @@
 
 namespace pyhost::reporter {
 
-CursorStore::CursorStore(const std::string& journal_path) : m_path(journal_path + ".cursors") {
+std::optional<std::string> journal_fingerprint(const std::string& journal_path) {
+    constexpr std::size_t k_prefix = 128;
+    const int fd = ::open(journal_path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return std::nullopt;
+    }
+    char head[k_prefix];
+    std::size_t size = 0;
+    for (ssize_t got; size < k_prefix && (got = ::pread(fd, head + size, k_prefix - size, static_cast<off_t>(size))) != 0;) {
+        if (got < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            break;
+        }
+        size += static_cast<std::size_t>(got);
+    }
+    ::close(fd);
+    const void* newline = std::memchr(head, '\n', size);
+    if (newline == nullptr && size < k_prefix) {
+        return std::nullopt;  // no complete first line yet
+    }
+    const std::size_t length = newline != nullptr ? static_cast<std::size_t>(static_cast<const char*>(newline) - head) : size;
+    std::uint64_t hash = 0xcbf29ce484222325ULL;  // FNV-1a, 64 bits
+    for (std::size_t i = 0; i < length; ++i) {
+        hash = (hash ^ static_cast<unsigned char>(head[i])) * 0x100000001b3ULL;
+    }
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash));
+    return std::string(hex);
+}
+
+CursorStore::CursorStore(const std::string& journal_path)
+    : m_journal_path(journal_path), m_path(journal_path + ".cursors"), m_fingerprint(journal_fingerprint(journal_path)) {
     std::ifstream in(m_path);
     if (!in) {
         return;
@@ -24,8 +63,23 @@ CursorStore::CursorStore(const std::string& journal_path) : m_path(journal_path 
         PYHOST_LOG(warning) << m_path << " is not a cursor file; delivery starts from the beginning";
         return;
     }
-    for (const auto& [sink, offset] : value.as_object()) {
-        if (offset.is_int64() && offset.as_int64() >= 0) {
+    const boost::json::object& file = value.as_object();
+    const boost::json::object* sinks = &file;  // the earlier form: the sinks' object alone
+    if (const auto* named = file.if_contains("sinks"); named != nullptr && named->is_object()) {
+        sinks = &named->as_object();
+        const auto* journal = file.if_contains("journal");
+        if (journal == nullptr || !journal->is_string() || !m_fingerprint || journal->as_string() != *m_fingerprint) {
+            PYHOST_LOG(info) << m_path << " belongs to an earlier journal at this path; " << journal_path
+                             << " is delivered from its beginning";
+            return;
+        }
+    }
+    struct stat st {};
+    const std::uint64_t journal_size = ::stat(journal_path.c_str(), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
+    for (const auto& [sink, offset] : *sinks) {
+        // Past the journal's end, an offset is another journal's (or the earlier form's
+        // journal was replaced): delivered from the beginning instead.
+        if (offset.is_int64() && offset.as_int64() >= 0 && static_cast<std::uint64_t>(offset.as_int64()) <= journal_size) {
             m_offsets[std::string(sink)] = static_cast<std::uint64_t>(offset.as_int64());
         }
     }
@@ -56,7 +110,12 @@ void CursorStore::save() {
 void CursorStore::save_locked() {
     m_unsaved = false;
     m_saved_at = std::chrono::steady_clock::now();
-    std::string text = "{";
+    if (!m_fingerprint) {
+        m_fingerprint = journal_fingerprint(m_journal_path);  // an offset past 0: a first line exists
+    }
+    std::string text = "{\"journal\":";
+    capture::json::append_string(text, m_fingerprint.value_or(""));
+    text += ",\"sinks\":{";
     bool first = true;
     for (const auto& [sink, offset] : m_offsets) {
         text += first ? "" : ",";
@@ -64,7 +123,7 @@ void CursorStore::save_locked() {
         capture::json::append_string(text, sink);
         text += ':' + std::to_string(offset);
     }
-    text += "}\n";
+    text += "}}\n";
     const std::string temporary = m_path + ".tmp";
     std::FILE* file = std::fopen(temporary.c_str(), "w");
     if (file == nullptr) {

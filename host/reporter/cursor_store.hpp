@@ -1,18 +1,31 @@
 // How far each sink has delivered a journal: byte offsets, kept beside the journal
 // (JOURNAL.cursors) so that `pyhost replay` and the next run can ship what is left.
+//
+// The file names the journal its offsets belong to by a fingerprint of the journal's first
+// line (which holds the creating run's id and the microsecond it started, and never changes
+// in an append-only file): a journal deleted or rotated away and created anew at the same path
+// must be delivered from its beginning, not from where its predecessor's delivery ended.
+//   {"journal":"<16 hex digits>","sinks":{"<sink id>":<offset>,...}}
+// A file of the earlier form, the sinks' object alone, is read too; its offsets are kept only
+// where the journal is at least that long.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 
 namespace pyhost::reporter {
 
+// The fingerprint of a journal: FNV-1a of its first line (at most its first 128 bytes), in
+// hex; nullopt while the file does not exist or holds no complete first line.
+std::optional<std::string> journal_fingerprint(const std::string& journal_path);
+
 class CursorStore {
 public:
-    // Loads JOURNAL.cursors if it exists.
+    // Loads JOURNAL.cursors if it exists and belongs to the journal now at that path.
     explicit CursorStore(const std::string& journal_path);
 
     std::uint64_t get(const std::string& sink_id);
@@ -30,7 +43,9 @@ public:
 
 private:
     void save_locked();  // a temporary file, then rename: never a torn file
+    std::string m_journal_path;
     std::string m_path;
+    std::optional<std::string> m_fingerprint;  // the journal's, once it has a first line
     std::mutex m_mutex;
     std::map<std::string, std::uint64_t> m_offsets;
     bool m_unsaved = false;

@@ -34,8 +34,9 @@ class ReporterTestCase(PyhostTestCase):
 
     def run_shipped(self, source, sinks, *, extra_env=None, args=(), **kwargs):
         script = self.write("program.py", textwrap.dedent(source))
-        env = self.env(PYHOST_LOG_FILE=self.journal, PYHOST_RUN_ID="run-1", PYHOST_SINKS=",".join(sinks),
-                       **(extra_env or {}))
+        settings = {"PYHOST_LOG_FILE": self.journal, "PYHOST_RUN_ID": "run-1", "PYHOST_SINKS": ",".join(sinks)}
+        settings.update(extra_env or {})
+        env = self.env(**settings)
         return procs.run([PYHOST, script, *args], env=env, cwd=self.tmp, **kwargs)
 
     def assert_delivered_everything(self, collector):
@@ -83,6 +84,25 @@ class JsonLinesTests(ReporterTestCase):
         self.assertGreaterEqual(len(collector.requests), 2)
         self.assertLessEqual(max(len(body) for _, _, body in collector.requests), 4 << 20)
         self.assertEqual(len(set(collector.peers)), 1)  # one connection, reused for every batch
+
+    def test_a_journal_created_anew_at_a_delivered_path_is_delivered_from_its_beginning(self):
+        # The journal (and its console log) removed, as log rotation does, and its .cursors
+        # left beside it: the next run's journal at that path is a new one, however alike.
+        # Each run's journal here is exactly as long as the first, so an offset carried over
+        # would have marked all of it delivered.
+        collector = self.receiver(receivers.JsonLinesCollector)
+        program = "for i in range(2000):\n    print('line', i)\n"
+        for run_id in ("run-1", "run-2"):
+            for stale in (self.journal, self.journal[:-len(".jsonl")] + ".log"):
+                if os.path.exists(stale):
+                    os.unlink(stale)
+            code, _, err = self.run_shipped(program, [collector.url("jsonl+http", "/")],
+                                            extra_env={"PYHOST_RUN_ID": run_id})
+            self.assertEqual((code, err), (0, b""))
+            self.assertTrue(os.path.exists(self.journal + ".cursors"))
+            delivered = [r for r in collector.unique() if r["run_id"] == run_id]
+            self.assertEqual(delivered, journal_records(self.journal))
+            self.assertEqual(len(delivered), 2002)
 
     def test_a_full_batch_goes_out_as_soon_as_it_is_written(self):
         # 10,000 records of about 280 bytes, written within milliseconds of the start: the

@@ -1,4 +1,5 @@
 #include <chrono>
+#include <filesystem>
 #include <string>
 
 #include <unistd.h>
@@ -7,6 +8,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include "reporter/cursor_store.hpp"
 #include "reporter/encoders.hpp"
 #include "reporter/http_client.hpp"
 #include "reporter/journal_tail.hpp"
@@ -393,4 +395,66 @@ TEST_CASE("the Splight encoder posts status changes between the logs around them
     CHECK(requests[1].body.find(R"("name":"stdout","message":"hi")") != std::string::npos);
     CHECK_FALSE(requests[1].compress);
     CHECK(requests[2].body == "deployment_status=Finished");
+}
+
+TEST_CASE("cursors: kept for the journal they were saved for, not for a new one at its path") {
+    pyhost::testing::TemporaryDirectory dir;
+    const std::string journal = dir.path + "/run.jsonl";
+    const std::string first_run = "{\"seq\":1,\"ts\":\"2026-12-06T06:47:06.507726Z\",\"run_id\":\"a\"}\n"
+                                  "{\"seq\":2,\"ts\":\"2026-12-06T06:47:06.507727Z\",\"run_id\":\"a\"}\n";
+    pyhost::testing::write_all(journal, first_run);
+    {
+        CursorStore cursors(journal);
+        CHECK(cursors.get("sink") == 0);
+        cursors.set("sink", first_run.size());
+        cursors.save();
+    }
+    CHECK(pyhost::testing::read_all(journal + ".cursors").find("\"journal\":\"" + *journal_fingerprint(journal)) !=
+          std::string::npos);
+    SECTION("the same journal, grown: delivery goes on where it ended") {
+        pyhost::testing::append(journal, "{\"seq\":3,\"ts\":\"2026-12-06T06:47:07.000000Z\",\"run_id\":\"b\"}\n");
+        CursorStore cursors(journal);
+        CHECK(cursors.get("sink") == first_run.size());
+    }
+    SECTION("the journal removed and created anew, as long or longer: from its beginning") {
+        std::filesystem::remove(journal);
+        pyhost::testing::write_all(journal, "{\"seq\":1,\"ts\":\"2026-12-06T07:00:00.000001Z\",\"run_id\":\"b\"}\n" + first_run);
+        CursorStore cursors(journal);
+        CHECK(cursors.get("sink") == 0);
+    }
+    SECTION("created anew and still empty (a run that has not written yet): from its beginning") {
+        std::filesystem::remove(journal);
+        pyhost::testing::write_all(journal, "");
+        CursorStore cursors(journal);
+        CHECK(cursors.get("sink") == 0);
+    }
+}
+
+TEST_CASE("cursors: the earlier file form is read, its offsets kept only within the journal") {
+    pyhost::testing::TemporaryDirectory dir;
+    const std::string journal = dir.path + "/run.jsonl";
+    pyhost::testing::write_all(journal, std::string(100, 'x') + "\n");
+    pyhost::testing::write_all(journal + ".cursors", "{\"within\":50,\"past\":500}\n");
+    CursorStore cursors(journal);
+    CHECK(cursors.get("within") == 50);
+    CHECK(cursors.get("past") == 0);
+}
+
+TEST_CASE("journal fingerprint: the first line, or its first 128 bytes; none without one") {
+    pyhost::testing::TemporaryDirectory dir;
+    const std::string journal = dir.path + "/run.jsonl";
+    CHECK_FALSE(journal_fingerprint(journal));
+    pyhost::testing::write_all(journal, "{\"seq\":1");
+    CHECK_FALSE(journal_fingerprint(journal));  // a first line not yet complete
+    pyhost::testing::append(journal, "}\n");
+    const auto complete = journal_fingerprint(journal);
+    REQUIRE(complete);
+    CHECK(complete->size() == 16);
+    pyhost::testing::append(journal, "{\"seq\":2}\n");
+    CHECK(journal_fingerprint(journal) == complete);  // later lines do not count
+    pyhost::testing::write_all(journal, std::string(200, 'a'));
+    const auto long_line = journal_fingerprint(journal);
+    REQUIRE(long_line);
+    pyhost::testing::write_all(journal, std::string(128, 'a') + std::string(72, 'b') + "\n");
+    CHECK(journal_fingerprint(journal) == long_line);
 }
