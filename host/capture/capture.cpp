@@ -154,9 +154,8 @@ public:
     void hand_over_pipes() noexcept;
     // A `running` status with the process's CPU time and resident set.
     void write_heartbeat() noexcept;
-    // Capture thread (or finish() after it stopped): writes an entry without the ring.
-    // Writes an entry straight into the journal (holding the consumer's role), assembled in
-    // `payload`.
+    // Capture thread (or finish() after it stopped), holding the consumer's role: writes an
+    // entry without the ring, assembled in `payload`.
     void write_entry_now(EntryKind kind, const FieldList& fields, std::int64_t ts, std::string& payload) noexcept;
     // The heartbeat's buffers, reserved by start(): the capture thread must not allocate.
     FieldList heartbeat_fields;
