@@ -79,20 +79,29 @@ def main():
         yardstick = benchlib.controlled_env({"PYTHONPATH": os.path.abspath(YARDSTICK),
                                              "BASELINE_SINK_URL": f"http://127.0.0.1:{collector.port}/ingest"})
 
-        def fresh(argv, env):
+        def fresh(argv, env, delivers=None):
+            """A timed run with a fresh journal; `delivers`: the records the collector must
+            have once it exits (a run that shipped less would be timed for work it skipped)."""
             def run():
                 benchlib.remove_journal(journal)
-                return benchlib.measure(argv, env, stdout_path=out)
+                if delivers is not None:
+                    collector.count(reset=True)
+                result = benchlib.measure(argv, env, stdout_path=out)
+                if delivers is not None and (result.status != 0 or collector.count() != delivers):
+                    raise SystemExit(f"{argv[0]}: delivered {collector.count()} of {delivers} records"
+                                     f" (status {result.status})")
+                return result
             return run
 
+        lines = 1_000_000 + 2  # the workload's lines, the running and the final status
         contenders = {
             "python3.11": fresh([benchlib.REFERENCE, workload], benchlib.controlled_env()),
-            "pyhost+ship": fresh([pyhost, workload], shipping),
+            "pyhost+ship": fresh([pyhost, workload], shipping, delivers=lines),
             "capture only": fresh([pyhost, workload], capturing),
             "sitecustomize": fresh([benchlib.REFERENCE, workload], yardstick),
         }
         if options.earlier:
-            contenders["earlier+ship"] = fresh([pyhosts["earlier"], workload], shipping)
+            contenders["earlier+ship"] = fresh([pyhosts["earlier"], workload], shipping, delivers=lines)
         results = benchlib.interleaved(contenders, options.rounds, warmup=1)
         others = [name for name in contenders if name != "python3.11"]
         print(f"{'1M print() lines to a file':<28} {'python3.11':>10}" + "".join(f" {name:>14}" for name in others)
@@ -106,11 +115,11 @@ def main():
         # function), the drain included.
         short = {
             "python3.11": fresh([benchlib.REFERENCE, "-c", "pass"], benchlib.controlled_env()),
-            "pyhost+ship": fresh([pyhost, "-c", "pass"], shipping),
+            "pyhost+ship": fresh([pyhost, "-c", "pass"], shipping, delivers=2),
             "sitecustomize": fresh([benchlib.REFERENCE, "-c", "pass"], yardstick),
         }
         if options.earlier:
-            short["earlier+ship"] = fresh([pyhosts["earlier"], "-c", "pass"], shipping)
+            short["earlier+ship"] = fresh([pyhosts["earlier"], "-c", "pass"], shipping, delivers=2)
         results = benchlib.interleaved(short, options.short_rounds, warmup=3)
         others = [name for name in short if name != "python3.11"]
         print(f"{'-c pass, shipped: wall':<28} {'python3.11':>10}" + "".join(f" {name:>14}" for name in others))
