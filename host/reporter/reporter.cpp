@@ -270,6 +270,15 @@ void Shipper::run() noexcept {
                                 bytes_before + (k_batch_full_bytes - bytes)});
                 continue;
             }
+        } else if (m_offset > 0 && m_tail.size() < m_offset) {
+            // The journal was cut below what this sink has delivered (logrotate's copytruncate
+            // empties a file in place while the run goes on appending): nothing it holds now
+            // was sent. Start over from its beginning.
+            PYHOST_LOG(warning) << "sink " << m_sink.redacted << ": " << m_tail.path()
+                                << " was truncated below what was delivered; delivering it from its beginning";
+            m_offset = 0;
+            m_cursors.set(m_sink.id, 0);
+            continue;
         } else if (final) {
             return;  // everything the journal holds is delivered
         } else if (observed) {

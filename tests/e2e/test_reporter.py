@@ -104,6 +104,34 @@ class JsonLinesTests(ReporterTestCase):
             self.assertEqual(delivered, journal_records(self.journal))
             self.assertEqual(len(delivered), 2002)
 
+    def test_a_journal_truncated_in_place_goes_on_being_delivered(self):
+        # logrotate's copytruncate empties the file while the run goes on appending: what is
+        # written after the cut starts below the sink's cursor and must still be delivered.
+        collector = self.receiver(receivers.JsonLinesCollector)
+        go_on = os.path.join(self.tmp, "go-on")
+        script = self.write("program.py", textwrap.dedent(f"""
+            import os, time
+            for i in range(300):
+                print("before", i, flush=True)
+            while not os.path.exists({go_on!r}):
+                time.sleep(0.05)
+            for i in range(5):
+                print("after", i, flush=True)
+            """))
+        env = self.env(PYHOST_LOG_FILE=self.journal, PYHOST_RUN_ID="run-1", PYHOST_SINKS=collector.url("jsonl+http", "/"))
+        process = subprocess.Popen([PYHOST, script], env=env, cwd=self.tmp, stdout=subprocess.DEVNULL)
+        self.addCleanup(process.kill)
+        deadline = time.monotonic() + 20
+        while len([r for r in collector.unique() if r["message"].startswith("before")]) < 300:
+            self.assertLess(time.monotonic(), deadline, "the lines before the cut were not delivered")
+            time.sleep(0.05)
+        os.truncate(self.journal, 0)
+        open(go_on, "w").close()
+        self.assertEqual(process.wait(timeout=30), 0)
+        messages = [r["message"] for r in collector.unique()]
+        self.assertEqual([m for m in messages if m.startswith("after")], [f"after {i}" for i in range(5)])
+        self.assertEqual(collector.unique()[-1]["status"], "finished")
+
     def test_a_full_batch_goes_out_as_soon_as_it_is_written(self):
         # 10,000 records of about 280 bytes, written within milliseconds of the start: the
         # first 2 MiB of them are a full batch of pyhost's own protocol. Left to its age (1 s
