@@ -191,6 +191,16 @@ class Collector:
     def count(self, reset=False):
         return int(urllib.request.urlopen(f"http://127.0.0.1:{self.port}/{'reset' if reset else 'count'}").read())
 
+    def wait_idle(self, timeout=60):
+        """Until no request is being worked on: the yardstick's sender may exit before the
+        collector has counted its last batch, and that work must not overlap the next timed run
+        (both share the machine's cores)."""
+        deadline = time.monotonic() + timeout
+        while int(urllib.request.urlopen(f"http://127.0.0.1:{self.port}/busy").read()) > 0:
+            if time.monotonic() > deadline:
+                raise SystemExit("the collector stayed busy")
+            time.sleep(0.01)
+
     def stop(self):
         self.process.terminate()
         self.process.wait()

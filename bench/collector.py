@@ -1,6 +1,7 @@
 """A loopback collector for the shipping benchmark: accepts POSTed batches as fast as Python
 can, counts records (JSON Lines as they are, zstd or gzip; or {"records": [...]} as the
-sitecustomize yardstick sends), and answers GET /count with the total. Run as its own process,
+sitecustomize yardstick sends), and answers GET /count with the total and GET /busy with the
+number of requests it is still working on. Run as its own process,
 so its CPU is not the contender's; but it shares the machine's two cores with the contender,
 so every cycle it spends is one the contender may wait for: newlines are counted with numpy
 (bytes.count is a byte loop, ten times slower, and was half of this collector's CPU).
@@ -19,6 +20,7 @@ import zstandard  # Debian's python3-zstandard
 
 lock = threading.Lock()
 count = 0
+in_flight = 0  # POSTs being read or counted: a sender may exit before its last one is counted
 
 
 def newlines(data):
@@ -56,6 +58,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_POST(self):
+        global in_flight
+        with lock:
+            in_flight += 1
+        try:
+            self.count_records()
+        finally:
+            with lock:
+                in_flight -= 1
+
+    def count_records(self):
         global count
         try:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
@@ -87,7 +99,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         global count
         with lock:
-            value = count
+            value = in_flight if self.path == "/busy" else count
             if self.path == "/reset":
                 count = 0
         data = str(value).encode()

@@ -84,6 +84,7 @@ def main():
             have once it exits (a run that shipped less would be timed for work it skipped)."""
             def run():
                 benchlib.remove_journal(journal)
+                collector.wait_idle()  # nothing left over from the previous run competes for a CPU
                 if delivers is not None:
                     collector.count(reset=True)
                 result = benchlib.measure(argv, env, stdout_path=out)
