@@ -214,6 +214,41 @@ void write_stdout(pyhost::capture::JournalWriter& writer, std::int32_t pid, std:
 }
 }  // namespace
 
+TEST_CASE("lines are split at every newline, whatever their length and place in a chunk") {
+    // Each chunk ends where its allocation does: AddressSanitizer reports any read past it by
+    // the sixteen-byte newline search.
+    pyhost::testing::TemporaryDirectory directory;
+    const std::string path = directory.path + "/run.jsonl";
+    std::vector<std::string> expected;
+    {
+        pyhost::capture::JournalWriter writer(path, "", "run-1", 1);
+        std::string chunk;
+        for (std::size_t k = 0; k <= 40; ++k) {
+            const std::string line(k, static_cast<char>('a' + k % 26));
+            chunk += line + "\n";
+            expected.push_back(line);
+        }
+        write_stdout(writer, 1, chunk);
+        for (std::size_t k = 0; k <= 40; ++k) {
+            const std::string line(k, 'x');
+            write_stdout(writer, 1, line + "\n");
+            expected.push_back(line);
+        }
+        write_stdout(writer, 1, "a last line without its newline");
+        expected.emplace_back("a last line without its newline");
+        writer.flush_partial_lines();
+        writer.flush(true);
+    }
+    const std::string journal = pyhost::testing::read_all(path);
+    std::vector<std::string> messages;
+    for (std::size_t at = journal.find("\"message\":\""); at != std::string::npos;
+         at = journal.find("\"message\":\"", at + 1)) {
+        const std::size_t start = at + 11;
+        messages.push_back(journal.substr(start, journal.find('"', start) - start));
+    }
+    CHECK(messages == expected);
+}
+
 TEST_CASE("a line written in pieces stays one record, however many processes have written lines") {
     // A pool of forked workers: each (pid, stream) once had a line of its own, and a line's
     // slot must come free when the line ends, or the ninth process's lines come out cut.
