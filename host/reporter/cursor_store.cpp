@@ -107,6 +107,11 @@ void CursorStore::save() {
     }
 }
 
+void CursorStore::journal_restarted() {
+    std::lock_guard lock(m_mutex);
+    m_fingerprint.reset();
+}
+
 void CursorStore::save_locked() {
     m_unsaved = false;
     m_saved_at = std::chrono::steady_clock::now();

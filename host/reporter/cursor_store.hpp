@@ -36,6 +36,9 @@ public:
     void set(const std::string& sink_id, std::uint64_t offset);
     // Persists what set() has not yet: when a shipper waits for more records or stops.
     void save();
+    // The journal was cut (truncated in place) and starts anew: its fingerprint is taken again
+    // when its new first line is there.
+    void journal_restarted();
 
     const std::string& path() const { return m_path; }
 

@@ -277,6 +277,7 @@ void Shipper::run() noexcept {
             PYHOST_LOG(warning) << "sink " << m_sink.redacted << ": " << m_tail.path()
                                 << " was truncated below what was delivered; delivering it from its beginning";
             m_offset = 0;
+            m_cursors.journal_restarted();
             m_cursors.set(m_sink.id, 0);
             continue;
         } else if (final) {

@@ -58,6 +58,14 @@ def reserves_past_end(directory):
         os.unlink(path)
 
 
+def fnv1a_hex(data):
+    """The journal fingerprint of host/reporter/cursor_store.hpp: FNV-1a, 64 bits, in hex."""
+    value = 0xcbf29ce484222325
+    for byte in data:
+        value = ((value ^ byte) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    return f"{value:016x}"
+
+
 class JsonLinesTests(ReporterTestCase):
     PROGRAM = """
         import logging, sys
@@ -131,6 +139,14 @@ class JsonLinesTests(ReporterTestCase):
         messages = [r["message"] for r in collector.unique()]
         self.assertEqual([m for m in messages if m.startswith("after")], [f"after {i}" for i in range(5)])
         self.assertEqual(collector.unique()[-1]["status"], "finished")
+        # The cursors name the journal as it now begins, delivered to its end: a replay or the
+        # next run takes them as they are.
+        with open(self.journal + ".cursors") as f:
+            cursors = json.load(f)
+        with open(self.journal, "rb") as f:
+            journal = f.read()
+        self.assertEqual(cursors["journal"], fnv1a_hex(journal[:128].split(b"\n")[0]))
+        self.assertEqual(list(cursors["sinks"].values()), [len(journal)])
 
     def test_a_full_batch_goes_out_as_soon_as_it_is_written(self):
         # 10,000 records of about 280 bytes, written within milliseconds of the start: the
