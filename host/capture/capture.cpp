@@ -25,6 +25,7 @@
 #include "capture/final_status.hpp"
 #include "capture/journal_writer.hpp"
 #include "capture/json_text.hpp"
+#include "common/file_head.hpp"
 #include "common/native_thread.hpp"
 #include "diag/log.hpp"
 #include "run/exit_path.hpp"
@@ -505,23 +506,12 @@ int above_stdio(int fd) {
 // and sscanf() would fault in code the run has not touched), and so does the capture thread's
 // heartbeat (which must not allocate: see JournalWriter).
 long proc_status_kib(std::string_view key) noexcept {
-    const int fd = ::open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
+    char text[4096];  // the whole file: about 1.5 KB
+    const ssize_t size = read_file_head("/proc/self/status", text, sizeof text);
+    if (size < 0) {
         return -1;
     }
-    char text[4096];  // the whole file: about 1.5 KB
-    std::size_t size = 0;
-    for (ssize_t got; size < sizeof text - 1 && (got = ::read(fd, text + size, sizeof text - 1 - size)) != 0;) {
-        if (got < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            break;
-        }
-        size += static_cast<std::size_t>(got);
-    }
-    ::close(fd);
-    const std::string_view status(text, size);
+    const std::string_view status(text, static_cast<std::size_t>(size));
     for (std::size_t at = status.find(key); at != std::string_view::npos; at = status.find(key, at + 1)) {
         if (at != 0 && status[at - 1] != '\n') {
             continue;  // the key inside another line

@@ -64,22 +64,23 @@ char* write_u_escape(char* out, unsigned value) {
 
 namespace {
 
-// Copies k < 16 bytes exactly, inline (overlapping moves from both ends).
+// Copies k bytes, sizeof(Word) <= k <= 2 * sizeof(Word), as two words that overlap.
+template <class Word>
+inline void copy_both_ends(char* to, const char* from, std::size_t k) {
+    Word head;
+    Word tail;
+    std::memcpy(&head, from, sizeof head);
+    std::memcpy(&tail, from + k - sizeof tail, sizeof tail);
+    std::memcpy(to, &head, sizeof head);
+    std::memcpy(to + k - sizeof tail, &tail, sizeof tail);
+}
+
+// Copies k < 16 bytes exactly, inline.
 inline void copy_short(char* to, const char* from, std::size_t k) {
     if (k >= 8) {
-        std::uint64_t head;
-        std::uint64_t tail;
-        std::memcpy(&head, from, 8);
-        std::memcpy(&tail, from + k - 8, 8);
-        std::memcpy(to, &head, 8);
-        std::memcpy(to + k - 8, &tail, 8);
+        copy_both_ends<std::uint64_t>(to, from, k);
     } else if (k >= 4) {
-        std::uint32_t head;
-        std::uint32_t tail;
-        std::memcpy(&head, from, 4);
-        std::memcpy(&tail, from + k - 4, 4);
-        std::memcpy(to, &head, 4);
-        std::memcpy(to + k - 4, &tail, 4);
+        copy_both_ends<std::uint32_t>(to, from, k);
     } else if (k > 0) {
         to[0] = from[0];
         to[k / 2] = from[k / 2];

@@ -1,40 +1,28 @@
 #include "reporter/cursor_store.hpp"
 
-#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <boost/json.hpp>
 
 #include "capture/json_text.hpp"
+#include "common/file_head.hpp"
 #include "diag/log.hpp"
 
 namespace pyhost::reporter {
 
 std::optional<std::string> journal_fingerprint(const std::string& journal_path) {
     constexpr std::size_t k_prefix = 128;
-    const int fd = ::open(journal_path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
+    char head[k_prefix];
+    const ssize_t got = read_file_head(journal_path.c_str(), head, k_prefix);
+    if (got < 0) {
         return std::nullopt;
     }
-    char head[k_prefix];
-    std::size_t size = 0;
-    for (ssize_t got; size < k_prefix && (got = ::pread(fd, head + size, k_prefix - size, static_cast<off_t>(size))) != 0;) {
-        if (got < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            break;
-        }
-        size += static_cast<std::size_t>(got);
-    }
-    ::close(fd);
+    const auto size = static_cast<std::size_t>(got);
     const void* newline = std::memchr(head, '\n', size);
     if (newline == nullptr && size < k_prefix) {
         return std::nullopt;  // no complete first line yet

@@ -212,6 +212,19 @@ void write_stdout(pyhost::capture::JournalWriter& writer, std::int32_t pid, std:
     std::memcpy(payload.data() + sizeof prelude, bytes.data(), bytes.size());
     writer.handle({static_cast<std::uint8_t>(pyhost::capture::EntryKind::stream), payload});
 }
+
+// The "message" of each record in the journal at `path`, in order (messages without quotes
+// or escapes: what these tests write).
+std::vector<std::string> journal_messages(const std::string& path) {
+    const std::string journal = pyhost::testing::read_all(path);
+    std::vector<std::string> messages;
+    for (std::size_t at = journal.find("\"message\":\""); at != std::string::npos;
+         at = journal.find("\"message\":\"", at + 1)) {
+        const std::size_t start = at + 11;
+        messages.push_back(journal.substr(start, journal.find('"', start) - start));
+    }
+    return messages;
+}
 }  // namespace
 
 TEST_CASE("lines are split at every newline, whatever their length and place in a chunk") {
@@ -239,13 +252,7 @@ TEST_CASE("lines are split at every newline, whatever their length and place in 
         writer.flush_partial_lines();
         writer.flush(true);
     }
-    const std::string journal = pyhost::testing::read_all(path);
-    std::vector<std::string> messages;
-    for (std::size_t at = journal.find("\"message\":\""); at != std::string::npos;
-         at = journal.find("\"message\":\"", at + 1)) {
-        const std::size_t start = at + 11;
-        messages.push_back(journal.substr(start, journal.find('"', start) - start));
-    }
+    const std::vector<std::string> messages = journal_messages(path);
     CHECK(messages == expected);
 }
 
@@ -268,13 +275,7 @@ TEST_CASE("a line written in pieces stays one record, however many processes hav
         write_stdout(writer, 201, "half\n");
         writer.flush(true);
     }
-    const std::string journal = pyhost::testing::read_all(path);
-    std::vector<std::string> messages;
-    for (std::size_t at = journal.find("\"message\":\""); at != std::string::npos;
-         at = journal.find("\"message\":\"", at + 1)) {
-        const std::size_t start = at + 11;
-        messages.push_back(journal.substr(start, journal.find('"', start) - start));
-    }
+    const std::vector<std::string> messages = journal_messages(path);
     REQUIRE(messages.size() == 22);
     for (std::int32_t pid = 100; pid < 120; ++pid) {
         CHECK(messages[static_cast<std::size_t>(pid - 100)] == "worker " + std::to_string(pid) + " done");
