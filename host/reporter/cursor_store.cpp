@@ -1,11 +1,14 @@
 #include "reporter/cursor_store.hpp"
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <boost/json.hpp>
 
@@ -73,6 +76,12 @@ CursorStore::CursorStore(const std::string& journal_path)
     }
 }
 
+CursorStore::~CursorStore() {
+    if (m_fd >= 0) {
+        ::close(m_fd);
+    }
+}
+
 std::uint64_t CursorStore::get(const std::string& sink_id) {
     std::lock_guard lock(m_mutex);
     const auto found = m_offsets.find(sink_id);
@@ -100,6 +109,39 @@ void CursorStore::journal_restarted() {
     m_fingerprint.reset();
 }
 
+void CursorStore::warn_once(const char* reason) {
+    if (!m_warned) {
+        m_warned = true;
+        PYHOST_LOG(warning) << "cannot save " << m_path << " (" << reason << "); delivery progress is not saved";
+    }
+}
+
+bool CursorStore::open_file() {
+    struct stat st {};
+    if (m_fd >= 0) {
+        // Still the file at m_path? One removed or replaced (a clean-up of the directory,
+        // a rotation) is created anew rather than written unseen.
+        if (::stat(m_path.c_str(), &st) == 0 && st.st_ino == m_inode && st.st_dev == m_device) {
+            return true;
+        }
+        ::close(m_fd);
+        m_fd = -1;
+    }
+    m_fd = ::open(m_path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+    if (m_fd < 0 || ::fstat(m_fd, &st) != 0) {
+        warn_once(std::strerror(errno));
+        if (m_fd >= 0) {
+            ::close(m_fd);
+            m_fd = -1;
+        }
+        return false;
+    }
+    m_inode = st.st_ino;
+    m_device = st.st_dev;
+    m_file_size = static_cast<std::size_t>(st.st_size);  // an earlier run's text may be longer
+    return true;
+}
+
 void CursorStore::save_locked() {
     m_unsaved = false;
     m_saved_at = std::chrono::steady_clock::now();
@@ -117,16 +159,19 @@ void CursorStore::save_locked() {
         text += ':' + std::to_string(offset);
     }
     text += "}}\n";
-    const std::string temporary = m_path + ".tmp";
-    std::FILE* file = std::fopen(temporary.c_str(), "w");
-    if (file == nullptr) {
-        PYHOST_LOG(warning) << "cannot write " << temporary << "; delivery progress is not saved";
+    if (!open_file()) {
         return;
     }
-    const bool written = std::fwrite(text.data(), 1, text.size(), file) == text.size();
-    if (std::fclose(file) != 0 || !written || std::rename(temporary.c_str(), m_path.c_str()) != 0) {
-        PYHOST_LOG(warning) << "cannot save " << m_path << "; delivery progress is not saved";
+    if (text.size() < m_file_size) {
+        text.insert(text.size() - 1, m_file_size - text.size(), ' ');  // blanks before the newline
     }
+    const ssize_t written = ::pwrite(m_fd, text.data(), text.size(), 0);
+    if (written != static_cast<ssize_t>(text.size())) {
+        warn_once(written < 0 ? std::strerror(errno) : "a short write");
+        return;
+    }
+    m_file_size = text.size();
+    m_warned = false;
 }
 
 }  // namespace pyhost::reporter

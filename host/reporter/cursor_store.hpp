@@ -17,6 +17,8 @@
 #include <optional>
 #include <string>
 
+#include <sys/types.h>
+
 namespace pyhost::reporter {
 
 // The fingerprint of a journal: FNV-1a of its first line (at most its first 128 bytes), in
@@ -27,6 +29,9 @@ class CursorStore {
 public:
     // Loads JOURNAL.cursors if it exists and belongs to the journal now at that path.
     explicit CursorStore(const std::string& journal_path);
+    ~CursorStore();
+    CursorStore(const CursorStore&) = delete;
+    CursorStore& operator=(const CursorStore&) = delete;
 
     std::uint64_t get(const std::string& sink_id);
     // Records an acknowledged offset, and persists it when the file is older than
@@ -45,13 +50,29 @@ public:
     static constexpr std::chrono::milliseconds k_save_interval{100};
 
 private:
-    void save_locked();  // a temporary file, then rename: never a torn file
+    // Overwrites the file in place with one pwrite() at offset 0, padded with blanks to at
+    // least what it held, so it never has to be truncated: a process killed at any point
+    // leaves either the old text or the new one (a write into the page cache is not cut by a
+    // signal). A temporary file renamed over it, as before, cost a file creation, the old
+    // inode's deletion and, on ext4 (auto_da_alloc), a writeback of the new one started on
+    // every save: block I/O, and 5% of a flood's shipper's CPU (4.5 ms of 94, the median of
+    // 14 alternating runs). What in-place writing gives up is the rename's ordering on power
+    // loss; a cursor file torn then is not parsed, and its journal is delivered again from the
+    // beginning: duplicates, never a loss.
+    void save_locked();
+    bool open_file();  // opens (again) the file at m_path when m_fd is not it
+    void warn_once(const char* reason);  // once until a save succeeds
     std::string m_journal_path;
     std::string m_path;
     std::optional<std::string> m_fingerprint;  // the journal's, once it has a first line
     std::mutex m_mutex;
     std::map<std::string, std::uint64_t> m_offsets;
     bool m_unsaved = false;
+    int m_fd = -1;                // the cursor file, opened by the first save
+    ino_t m_inode = 0;            // m_fd's, to notice the file at m_path being replaced
+    dev_t m_device = 0;
+    std::size_t m_file_size = 0;  // what it holds: a save writes at least this much
+    bool m_warned = false;
     std::chrono::steady_clock::time_point m_saved_at{};
 };
 

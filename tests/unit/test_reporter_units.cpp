@@ -2,6 +2,7 @@
 #include <filesystem>
 #include <string>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -428,6 +429,44 @@ TEST_CASE("cursors: kept for the journal they were saved for, not for a new one 
         CursorStore cursors(journal);
         CHECK(cursors.get("sink") == 0);
     }
+}
+
+TEST_CASE("cursors: saved in place, blank-padded over longer text, recreated when removed") {
+    pyhost::testing::TemporaryDirectory dir;
+    const std::string journal = dir.path + "/run.jsonl";
+    const std::string file = journal + ".cursors";
+    const std::string line = "{\"seq\":1,\"ts\":\"2026-12-06T09:00:00.000000Z\",\"run_id\":\"a\"}\n";
+    pyhost::testing::write_all(journal, line + line);
+    // An earlier run's file (the earlier form), longer than what is saved now: what is left of
+    // it must not trail the new text (a rename used to replace it; now it is overwritten
+    // where it is). Its second offset is past the journal's end, so it is not kept.
+    const std::string earlier = "{\"sink\":0,\"a-sink-of-an-earlier-configuration-with-a-long-name\":99999}\n";
+    pyhost::testing::write_all(file, earlier);
+    const auto inode_of = [&] {
+        struct stat st {};
+        REQUIRE(::stat(file.c_str(), &st) == 0);
+        return st.st_ino;
+    };
+    const auto before = inode_of();
+    CursorStore cursors(journal);
+    CHECK(cursors.get("sink") == 0);
+    cursors.set("sink", line.size());
+    cursors.save();
+    std::string text = pyhost::testing::read_all(file);
+    CHECK(inode_of() == before);  // overwritten, not replaced
+    CHECK(text.size() == earlier.size());
+    CHECK(text.starts_with("{\"journal\":\"" + *journal_fingerprint(journal) + "\",\"sinks\":{\"sink\":" +
+                           std::to_string(line.size()) + "}}"));
+    CHECK(text.find_first_not_of(' ', text.find("}}") + 2) == text.size() - 1);  // blanks, then the newline
+    CHECK(CursorStore(journal).get("sink") == line.size());
+
+    // Removed while the store holds it open: the next save creates it again at its path.
+    std::filesystem::remove(file);
+    cursors.set("sink", 2 * line.size());
+    cursors.save();
+    CHECK(CursorStore(journal).get("sink") == 2 * line.size());
+    text = pyhost::testing::read_all(file);
+    CHECK(text.ends_with(std::to_string(2 * line.size()) + "}}\n"));  // a new file: no padding
 }
 
 TEST_CASE("cursors: the earlier file form is read, its offsets kept only within the journal") {
