@@ -52,9 +52,7 @@ packages="
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 
-installed_version() {
-    dpkg-query -W -f='${db:Status-Status} ${Version}' "$1" 2>/dev/null | sed -n 's/^installed //p'
-}
+. "$(dirname "$0")/debian_source.sh"
 
 version=$(installed_version libpython3.11-dev)
 [ -n "$version" ] || die "libpython3.11-dev is not installed (cmake/bootstrap.sh installs it)"
@@ -90,35 +88,6 @@ esac
 
 say "building libpython3.11.a for python3.11 $version with GCC $gcc_version into $dest"
 say "(Debian's source package, PGO task '$task', $jobs jobs; this takes a while)"
-
-install_missing() {
-    missing=""
-    for package in $packages; do
-        [ -n "$(installed_version "$package")" ] || missing="$missing $package"
-    done
-    [ -z "$missing" ] && return 0
-    say "installing the build dependencies:$missing"
-    $sudo apt-get update
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends $missing
-}
-
-# apt-get source needs deb-src entries. Debian 12 images have none: add them, for the same
-# archive and suites as the deb entries of /etc/apt/sources.list.d/debian.sources.
-ensure_deb_src() {
-    if apt-get source --print-uris "python3.11=$version" >/dev/null 2>&1; then
-        return 0
-    fi
-    list=/etc/apt/sources.list.d/pyhost-deb-src.sources
-    if [ ! -f "$list" ]; then
-        [ -f /etc/apt/sources.list.d/debian.sources ] ||
-            die "apt has no source for python3.11=$version and there is no /etc/apt/sources.list.d/debian.sources to derive deb-src entries from: add deb-src entries for Debian's archive and security archive"
-        say "adding deb-src entries: $list"
-        sed 's/^Types: *deb$/Types: deb-src/' /etc/apt/sources.list.d/debian.sources | $sudo tee "$list" >/dev/null
-    fi
-    $sudo apt-get update
-    apt-get source --print-uris "python3.11=$version" >/dev/null 2>&1 ||
-        say "Debian's archive lists no source package python3.11=$version"
-}
 
 # The source versions of the installed one's upstream release older than it, newest first.
 earlier_sources() {
@@ -187,7 +156,7 @@ objects_changed_since() {
 }
 
 started=$(date +%s)
-ensure_deb_src
+ensure_deb_src python3.11 "$version"
 work="$cache/build-$version"
 $sudo mkdir -p "$cache"
 $sudo rm -rf "$work"
@@ -220,7 +189,8 @@ if ! (cd "$work" && apt-get source --download-only "python3.11=$version") >"$wor
     fi
     say "building from the source of $base; from Debian's installed library, the objects $version changed: $from_installed"
 fi
-install_missing
+# shellcheck disable=SC2086
+install_missing_packages $packages
 (cd "$work" && dpkg-source -x ./*.dsc) >"$work/extract.log" 2>&1 ||
     die "dpkg-source could not unpack python3.11=$version: $work/extract.log"
 src=$(find "$work" -mindepth 1 -maxdepth 1 -type d -name 'python3.11-*' | head -n 1)

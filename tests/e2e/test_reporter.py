@@ -3,6 +3,7 @@ import ctypes
 import datetime
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,6 +16,8 @@ from pyhost_test import PYHOST, PyhostTestCase, procs
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 import receivers  # noqa: E402
+
+LEAN_CURL = "libpyhost-curl.so.4"  # host/reporter/curl_api.hpp
 
 
 def journal_records(path):
@@ -32,12 +35,12 @@ class ReporterTestCase(PyhostTestCase):
         self.addCleanup(receiver.stop)
         return receiver
 
-    def run_shipped(self, source, sinks, *, extra_env=None, args=(), **kwargs):
+    def run_shipped(self, source, sinks, *, extra_env=None, args=(), pyhost=PYHOST, **kwargs):
         script = self.write("program.py", textwrap.dedent(source))
         settings = {"PYHOST_LOG_FILE": self.journal, "PYHOST_RUN_ID": "run-1", "PYHOST_SINKS": ",".join(sinks)}
         settings.update(extra_env or {})
         env = self.env(**settings)
-        return procs.run([PYHOST, script, *args], env=env, cwd=self.tmp, **kwargs)
+        return procs.run([pyhost, script, *args], env=env, cwd=self.tmp, **kwargs)
 
     def assert_delivered_everything(self, collector):
         expected = journal_records(self.journal)
@@ -351,17 +354,33 @@ class FaultTests(ReporterTestCase):
         self.assertEqual(replayed.st_size, killed.st_size)
         self.assertLess(replayed.st_blocks * 512, replayed.st_size + 64 * 1024)
 
+    def pyhost_copy(self, lean_curl=None):
+        """A copy of pyhost in a directory of its own, with `lean_curl` (bytes) as the
+        libpyhost-curl.so.4 beside it, or none."""
+        directory = os.path.join(self.tmp, "bin")
+        os.makedirs(directory, exist_ok=True)
+        copy = os.path.join(directory, "pyhost")
+        shutil.copy2(PYHOST, copy)
+        if lean_curl is not None:
+            with open(os.path.join(directory, LEAN_CURL), "wb") as f:
+                f.write(lean_curl)
+        return copy
+
     def test_a_libcurl_that_cannot_load_is_a_clear_error_and_replay_ships_later(self):
         # Each shipper loads libcurl on its own thread, after the program has started: a
-        # failure there must still be said, leave the run alone, and lose nothing.
+        # failure there must still be said, leave the run alone, and lose nothing. Neither
+        # libcurl loads here: the lean one beside pyhost is not a library (said, and Debian's
+        # tried next), and the libcurl.so.4 found first is not one either.
         collector = self.receiver(receivers.JsonLinesCollector)
         broken = os.path.join(self.tmp, "lib")
         os.mkdir(broken)
         open(os.path.join(broken, "libcurl.so.4"), "wb").close()  # found first, and not a library
+        pyhost = self.pyhost_copy(lean_curl=b"")
         code, out, err = self.run_shipped("print('hello')\n", [collector.url("jsonl+http", "/", "user:s3cret@")],
-                                          extra_env={"LD_LIBRARY_PATH": broken})
+                                          extra_env={"LD_LIBRARY_PATH": broken}, pyhost=pyhost)
         self.assertEqual((code, out), (0, b"hello\n"))
         self.assertIn(b"cannot load libcurl.so.4", err)
+        self.assertIn(f"nor {os.path.dirname(pyhost)}/{LEAN_CURL}: ".encode(), err)
         self.assertIn(f"nothing is shipped to it: `pyhost replay {self.journal}` ships it later".encode(), err)
         self.assertNotIn(b"s3cret", err)
         self.assertNotIn(b"not delivered within", err)  # said once, as what it is
@@ -372,9 +391,49 @@ class FaultTests(ReporterTestCase):
         self.assertEqual((replay.returncode, replay.stderr), (0, b""))
         self.assert_delivered_everything(collector)
         # Nothing is left to ship: a replay that cannot load libcurl has nothing undelivered.
-        replay = subprocess.run([PYHOST, "replay", self.journal], env=dict(env, LD_LIBRARY_PATH=broken),
+        replay = subprocess.run([pyhost, "replay", self.journal], env=dict(env, LD_LIBRARY_PATH=broken),
                                 capture_output=True, timeout=60)
         self.assertEqual(replay.returncode, 0, replay.stderr)
+
+    LOADED_CURL = """
+        import time
+        for _ in range(500):  # the shipper loads it on its own thread, soon after the start
+            names = {line.split()[-1].rsplit("/", 1)[-1] for line in open("/proc/self/maps") if ".so" in line}
+            curl = sorted(name for name in names if "curl" in name)
+            if curl:
+                break
+            time.sleep(0.01)
+        print(curl)
+        """
+
+    def test_the_lean_libcurl_beside_pyhost_is_loaded_else_debians(self):
+        # The build puts libpyhost-curl.so.4 (cmake/build_lean_curl.sh) beside pyhost when it
+        # could build it; it needs OpenSSL only, and Debian's libcurl.so.4 is not loaded.
+        collector = self.receiver(receivers.JsonLinesCollector)
+        beside = os.path.exists(os.path.join(os.path.dirname(PYHOST), LEAN_CURL))
+        code, out, err = self.run_shipped(self.LOADED_CURL, [collector.url("jsonl+http", "/")])
+        self.assertEqual((code, err), (0, b""))
+        self.assertEqual(out, repr([LEAN_CURL if beside else "libcurl.so.4.8.0"]).encode() + b"\n")
+        self.assert_delivered_everything(collector)
+        if beside:
+            # Installed as the Dockerfile installs it: lib/pyhost/ beside pyhost's bin/.
+            installed = os.path.join(self.tmp, "lib", "pyhost")
+            os.makedirs(installed)
+            shutil.copy2(os.path.join(os.path.dirname(PYHOST), LEAN_CURL), installed)
+            collector = self.receiver(receivers.JsonLinesCollector)
+            self.journal = os.path.join(self.tmp, "installed.jsonl")
+            code, out, err = self.run_shipped(self.LOADED_CURL, [collector.url("jsonl+http", "/")],
+                                              pyhost=self.pyhost_copy())
+            self.assertEqual((code, out, err), (0, repr([LEAN_CURL]).encode() + b"\n", b""))
+            self.assert_delivered_everything(collector)
+            os.unlink(os.path.join(installed, LEAN_CURL))
+        # Without it, Debian's, and everything is delivered all the same.
+        collector = self.receiver(receivers.JsonLinesCollector)
+        self.journal = os.path.join(self.tmp, "without.jsonl")
+        code, out, err = self.run_shipped(self.LOADED_CURL, [collector.url("jsonl+http", "/")],
+                                          pyhost=self.pyhost_copy())
+        self.assertEqual((code, out, err), (0, b"['libcurl.so.4.8.0']\n", b""))
+        self.assert_delivered_everything(collector)
 
     def test_one_dead_sink_does_not_hold_back_another(self):
         alive = self.receiver(receivers.JsonLinesCollector)

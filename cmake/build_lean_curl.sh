@@ -1,0 +1,108 @@
+#!/bin/sh
+# Builds libpyhost-curl.so.4: libcurl from Debian's source package of the installed libcurl4
+# (Debian's patches and security fixes, Debian's hardening flags, Debian's CA locations), with
+# HTTP and HTTPS over OpenSSL and nothing else, into a cache directory that the build copies it
+# from (cmake/PyhostLeanCurl.cmake). The reporter loads it in place of libcurl.so.4.
+#
+#   cmake/build_lean_curl.sh          build it if it is missing, else do nothing
+#
+# Why: the reporter loads libcurl on its own thread when a sink is configured, while the
+# program runs. Debian's libcurl4 needs 31 libraries (LDAP, Kerberos, SSH, RTMP with GnuTLS,
+# IDN, PSL, HTTP/2, brotli, zstd, zlib): mapping and binding them took 4.5 to 7 ms of CPU per
+# shipped run here (curl_global_init another 0.6), a fixed cost that a short run pays whole.
+# This one needs libssl and libcrypto only: 1.6 to 2 ms. The sinks speak HTTP/1.1 with the
+# bodies pyhost compresses itself; proxies (http_proxy, https_proxy, no_proxy), TLS options
+# and client certificates work as with Debian's. What it lacks: HTTP/2, international domain
+# names, protocols other than HTTP(S).
+#
+# The library's name differs from libcurl.so.4 (its soname too): a program that loads
+# Debian's libcurl itself (pycurl) must get Debian's, not this one.
+#
+# Environment:
+#   PYHOST_PGO_CACHE   where built libraries are kept (default /var/cache/pyhost): this one
+#                      goes to $PYHOST_PGO_CACHE/curl-<Debian version>/libpyhost-curl.so.4
+#
+# Needs root or sudo for apt-get, and Debian's archive. Fails, saying why, rather than build
+# anything else: the reporter then loads Debian's libcurl.so.4.
+set -eu
+
+say() { echo "build_lean_curl: $*" >&2; }
+die() {
+    echo "build_lean_curl: error: $*" >&2
+    exit 1
+}
+
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+
+. "$(dirname "$0")/debian_source.sh"
+
+version=$(installed_version libcurl4)
+[ -n "$version" ] || die "libcurl4 is not installed (cmake/bootstrap.sh installs it)"
+cache=${PYHOST_PGO_CACHE:-/var/cache/pyhost}
+dest="$cache/curl-$version"
+if [ -f "$dest/libpyhost-curl.so.4" ] && [ -f "$dest/BUILD-INFO" ]; then
+    say "up to date: $dest/libpyhost-curl.so.4 (libcurl4 $version)"
+    exit 0
+fi
+
+started=$(date +%s)
+say "building libpyhost-curl.so.4 from Debian's source of libcurl4 $version into $dest"
+install_missing_packages dpkg-dev cmake ninja-build libssl-dev
+ensure_deb_src curl "$version"
+work="$cache/build-curl-$version"
+$sudo mkdir -p "$cache"
+$sudo rm -rf "$work"
+$sudo mkdir -p "$work"
+[ "$(id -u)" -eq 0 ] || $sudo chown "$(id -u):$(id -g)" "$cache" "$work"
+
+(cd "$work" && apt-get source --download-only "curl=$version") >"$work/source.log" 2>&1 ||
+    die "the archive cannot serve the source of curl=$version: $work/source.log"
+(cd "$work" && dpkg-source -x ./*.dsc src) >"$work/extract.log" 2>&1 ||
+    die "dpkg-source could not unpack curl=$version: $work/extract.log"
+src="$work/src"
+source_version=$(dpkg-parsechangelog -l "$src/debian/changelog" -S Version)
+[ "$source_version" = "$version" ] || die "the source in $src is $source_version, not $version"
+
+# debian/rules' flags: all hardening.
+flags() { (cd "$src" && DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --get "$1"); }
+cflags="$(flags CPPFLAGS) $(flags CFLAGS)"
+ldflags=$(flags LDFLAGS)
+# HTTP_ONLY turns every other protocol off; each optional library is off by name. The CA bundle
+# and directory are those debian/rules gives its OpenSSL flavour.
+options="-DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON -DLIBCURL_OUTPUT_NAME=libpyhost-curl
+  -DBUILD_CURL_EXE=OFF -DBUILD_TESTING=OFF -DENABLE_MANUAL=OFF -DPICKY_COMPILER=OFF
+  -DCURL_ENABLE_EXPORT_TARGET=OFF -DHTTP_ONLY=ON -DCURL_USE_OPENSSL=ON -DENABLE_THREADED_RESOLVER=ON
+  -DUSE_LIBIDN2=OFF -DCURL_USE_LIBPSL=OFF -DCURL_USE_LIBSSH2=OFF -DCURL_USE_GSSAPI=OFF
+  -DCURL_ZLIB=OFF -DCURL_BROTLI=OFF -DCURL_ZSTD=OFF -DUSE_NGHTTP2=OFF
+  -DCURL_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt -DCURL_CA_PATH=/etc/ssl/certs"
+build="$work/build"
+# shellcheck disable=SC2086
+cmake -S "$src" -B "$build" -G Ninja $options -DCMAKE_C_FLAGS="$cflags" -DCMAKE_SHARED_LINKER_FLAGS="$ldflags" \
+    >"$work/configure.log" 2>&1 || die "configuring curl failed: $work/configure.log"
+ninja -C "$build" >"$work/build.log" 2>&1 || die "building curl failed: $work/build.log"
+
+library=$(find "$build/lib" -name 'libpyhost-curl.so.4.*' -type f | head -n 1)
+[ -n "$library" ] || die "the build left no libpyhost-curl.so.4.*: $work/build.log"
+tmp="$dest.tmp"
+rm -rf "$tmp"
+mkdir -p "$tmp"
+strip --strip-unneeded -o "$tmp/libpyhost-curl.so.4" "$library"
+# What it must be: its own soname, and no library beyond OpenSSL's and the C library's.
+readelf -d "$tmp/libpyhost-curl.so.4" | grep -q 'Library soname: \[libpyhost-curl.so.4\]' ||
+    die "$library does not have the soname libpyhost-curl.so.4"
+needed=$(readelf -d "$tmp/libpyhost-curl.so.4" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p' | sort | tr '\n' ' ')
+[ "$needed" = "libc.so.6 libcrypto.so.3 libssl.so.3 " ] || die "$library needs more than OpenSSL and libc: $needed"
+cat >"$tmp/BUILD-INFO" <<EOF
+libcurl4=$version
+needed=$needed
+options=$(echo $options)
+cflags=$cflags
+ldflags=$ldflags
+built=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+seconds=$(($(date +%s) - started))
+EOF
+rm -rf "$dest"
+mv "$tmp" "$dest"
+rm -rf "$work"
+say "done in $(($(date +%s) - started)) s: $dest/libpyhost-curl.so.4, needs $needed"
