@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/byte_buffer.hpp"
 #include "reporter/curl_api.hpp"
 #include "reporter/sink.hpp"
 
@@ -99,7 +100,7 @@ private:
     CurlHandle m_handle;
     std::string m_response;
     ResponseHeaders m_headers;
-    std::string m_compressed;  // reused: grown, never shrunk (see gzip_into)
+    ByteBuffer m_compressed;  // reused: grown, never shrunk (see gzip_into)
 };
 
 // The retry rule of Fluent Bit, the OTLP specification and S3 (503 SlowDown): 408, 429 and 5xx
@@ -117,16 +118,18 @@ std::chrono::milliseconds backoff_delay(int attempt, std::chrono::milliseconds b
 void apply_common_options(const CurlApi& curl, CURL* handle, const TlsOptions& tls);
 
 // gzip (RFC 1952) of `data` at a fast level into `out`, reused from call to call: it only
-// grows, so a steady stream of batches costs no page faults. Returns the compressed size (the
-// bytes at the start of `out`), 0 on failure.
-std::size_t gzip_into(std::string_view data, std::string& out);
+// grows, so a steady stream of batches costs no page faults, and what it grows by is not
+// written before the compressor writes it, so the pages of its bound past the compressed
+// bytes are never touched. Returns the compressed size (the bytes at the start of `out`), 0
+// on failure.
+std::size_t gzip_into(std::string_view data, ByteBuffer& out);
 
 // The same into a string of its own. Empty on failure.
 std::string gzip(std::string_view data);
 
 // zstd (RFC 8878, a frame with its content size, without a content checksum) at level 1, with
 // the same contract as gzip_into.
-std::size_t zstd_into(std::string_view data, std::string& out);
+std::size_t zstd_into(std::string_view data, ByteBuffer& out);
 
 // Seconds since the epoch of an HTTP-date (IMF-fixdate, or the obsolete rfc850 and asctime
 // forms); `now` places rfc850's two-digit years. Nothing if it is not one.

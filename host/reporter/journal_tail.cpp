@@ -105,11 +105,11 @@ std::size_t Batch::count_records() const {
     return count_lines(bytes.data(), bytes.size(), k_uncounted).first;
 }
 
-Batch batch_of_text(std::string text, std::uint64_t offset, std::size_t max_records) {
+Batch batch_of_text(std::string_view text, std::uint64_t offset, std::size_t max_records) {
     Batch batch;
     batch.begin = batch.end = batch.base = offset;
     batch.filled = complete_prefix(text.data(), text.size());
-    batch.buffer = std::move(text);
+    batch.buffer = ByteBuffer(text);
     take_lines(batch, 0, max_records, static_cast<std::size_t>(-1));
     return batch;
 }
@@ -164,11 +164,9 @@ bool JournalTail::read(std::uint64_t offset, std::size_t max_records, std::size_
     std::size_t want = max_bytes;
     std::size_t got_total = out.filled;
     for (;;) {
-        // Grown, never shrunk: a fresh buffer per read would cost its page faults (and
-        // resize()'s zero-filling) on every batch, for the whole journal.
-        if (out.buffer.size() < want) {
-            out.buffer.resize(want);
-        }
+        // Grown, never shrunk: a fresh buffer per read would cost its page faults on every
+        // batch, for the whole journal.
+        out.buffer.grow(want, got_total);
         if (got_total < want) {
             const ssize_t got = ::pread(m_fd, out.buffer.data() + got_total, want - got_total,
                                         static_cast<off_t>(out.base + got_total));

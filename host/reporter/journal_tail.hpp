@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/byte_buffer.hpp"
+
 namespace pyhost::reporter {
 
 // The lines of some text, each without its newline (a last line without one is a line too).
@@ -71,14 +73,15 @@ struct Batch {
     std::size_t records = 0;
     // Journal bytes from offset `base`: complete lines only, `filled` of them, of which the
     // batch is a part. The next batch usually starts where this one ends, so what the buffer
-    // holds beyond `end` is reused rather than read again; the buffer only grows.
-    std::string buffer;
+    // holds beyond `end` is reused rather than read again; the buffer only grows. Huge pages:
+    // a flood fills all of it (see ByteBuffer).
+    ByteBuffer buffer{ByteBuffer::Pages::huge};
     std::uint64_t base = 0;
     std::size_t filled = 0;
 
     // The batch's lines as the journal holds them, each with its newline.
     std::string_view text() const {
-        return std::string_view(buffer).substr(static_cast<std::size_t>(begin - base), static_cast<std::size_t>(end - begin));
+        return std::string_view(buffer.data(), filled).substr(static_cast<std::size_t>(begin - base), static_cast<std::size_t>(end - begin));
     }
     // Its lines one by one, without newlines (found as they are walked: pyhost's own protocol
     // sends text() as it is and never needs them).
@@ -89,7 +92,7 @@ struct Batch {
 };
 
 // The complete lines of `text` (at most `max_records`) as a batch starting at `offset`.
-Batch batch_of_text(std::string text, std::uint64_t offset = 0, std::size_t max_records = k_no_record_limit);
+Batch batch_of_text(std::string_view text, std::uint64_t offset = 0, std::size_t max_records = k_no_record_limit);
 
 class JournalTail {
 public:

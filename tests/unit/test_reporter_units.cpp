@@ -1,7 +1,11 @@
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <string>
 
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -112,6 +116,33 @@ TEST_CASE("HTTP-dates in all three forms, read without the locale") {
     }
 }
 
+TEST_CASE("byte buffers: grown without touching the new bytes, keeping those asked for") {
+    const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+    // Pages of [data, data + size) that are resident: those something wrote to.
+    const auto resident_pages = [&](const pyhost::ByteBuffer& buffer) {
+        const auto first = reinterpret_cast<std::uintptr_t>(buffer.data()) / page * page;
+        const auto last = reinterpret_cast<std::uintptr_t>(buffer.data()) + buffer.size();
+        std::vector<unsigned char> pages((last - first + page - 1) / page);
+        REQUIRE(::mincore(reinterpret_cast<void*>(first), last - first, pages.data()) == 0);
+        return std::count_if(pages.begin(), pages.end(), [](unsigned char p) { return (p & 1) != 0; });
+    };
+    pyhost::ByteBuffer buffer;
+    buffer.grow(100, 0);
+    std::memcpy(buffer.data(), "kept", 4);
+    buffer.grow(std::size_t{8} << 20, 4);  // what a batch's compression bound asks for
+    CHECK(buffer.size() == (std::size_t{8} << 20));
+    CHECK(std::string_view(buffer.data(), 4) == "kept");
+    // A std::string resized so would have written zeros to all 2,048 pages.
+    CHECK(resident_pages(buffer) <= 2);
+    buffer.grow(10, 0);  // never shrinks
+    CHECK(buffer.size() == (std::size_t{8} << 20));
+
+    pyhost::ByteBuffer huge(pyhost::ByteBuffer::Pages::huge);
+    huge.grow((std::size_t{3} << 20) + 1, 0);
+    CHECK(huge.size() == (std::size_t{4} << 20));  // whole huge pages
+    CHECK(reinterpret_cast<std::uintptr_t>(huge.data()) % (std::size_t{2} << 20) == 0);
+}
+
 TEST_CASE("gzip bodies inflate back to the original") {
     std::string text;
     for (int i = 0; i < 10000; ++i) {
@@ -123,16 +154,16 @@ TEST_CASE("gzip bodies inflate back to the original") {
 }
 
 TEST_CASE("gzip into a reused buffer: each result inflates back, the buffer only grows") {
-    std::string buffer;
+    pyhost::ByteBuffer buffer;
     const std::string big(200000, 'x');
     const std::size_t big_size = gzip_into(big, buffer);
     REQUIRE(big_size > 0);
-    CHECK(gunzip(buffer.substr(0, big_size)) == big);
+    CHECK(gunzip(std::string(buffer.data(), big_size)) == big);
     const std::size_t capacity = buffer.size();
     const std::string small = "{\"seq\":1}\n";
     const std::size_t small_size = gzip_into(small, buffer);
     REQUIRE(small_size > 0);
-    CHECK(gunzip(buffer.substr(0, small_size)) == small);
+    CHECK(gunzip(std::string(buffer.data(), small_size)) == small);
     CHECK(buffer.size() == capacity);
 }
 
@@ -141,11 +172,11 @@ TEST_CASE("zstd bodies decompress back to the original, into a reused buffer") {
     for (int i = 0; i < 10000; ++i) {
         text += "{\"seq\":" + std::to_string(i) + ",\"message\":\"line\"}\n";
     }
-    std::string buffer;
+    pyhost::ByteBuffer buffer;
     const std::size_t big_size = zstd_into(text, buffer);
     REQUIRE(big_size > 0);
     CHECK(big_size < text.size() / 4);
-    const std::string big = buffer.substr(0, big_size);
+    const std::string big(buffer.data(), big_size);
     CHECK(unzstd(big) == text);
     // The frame says how big the text is (a receiver allocates once), and a body cut short is
     // an error, not shorter text. No content checksum: TCP and TLS carry it (see zstd_into).
@@ -155,7 +186,7 @@ TEST_CASE("zstd bodies decompress back to the original, into a reused buffer") {
     const std::size_t capacity = buffer.size();
     const std::size_t small_size = zstd_into("{\"seq\":1}\n", buffer);
     REQUIRE(small_size > 0);
-    CHECK(unzstd(buffer.substr(0, small_size)) == "{\"seq\":1}\n");
+    CHECK(unzstd(std::string(buffer.data(), small_size)) == "{\"seq\":1}\n");
     CHECK(buffer.size() == capacity);
 }
 
