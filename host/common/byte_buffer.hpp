@@ -14,6 +14,7 @@
 // madvise); otherwise the advice is ignored and nothing else changes.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
@@ -42,11 +43,14 @@ public:
     std::size_t size() const { return m_size; }
 
     // Makes the buffer at least `size` bytes long, keeping its first `keep` bytes (at most its
-    // size); the bytes past `keep` are uninitialized. Never shrinks. Throws std::bad_alloc.
+    // size); the bytes past `keep` are uninitialized. Never shrinks; grows at least twofold, so
+    // a buffer that follows a slowly growing size is reallocated a few times, not each time.
+    // Throws std::bad_alloc.
     void grow(std::size_t size, std::size_t keep) {
         if (size <= m_size) {
             return;
         }
+        size = std::max(size, 2 * m_size);
         Storage bigger = allocate(size);
         if (keep > 0) {
             std::memcpy(bigger.get(), m_data.get(), keep < m_size ? keep : m_size);

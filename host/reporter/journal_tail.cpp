@@ -1,5 +1,6 @@
 #include "reporter/journal_tail.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <utility>
 
@@ -161,8 +162,13 @@ bool JournalTail::read(std::uint64_t offset, std::size_t max_records, std::size_
         out.filled -= head;
         out.base = offset;
     }
-    std::size_t want = max_bytes;
     std::size_t got_total = out.filled;
+    // No more than the journal holds (and at least a byte more than is held, to see whether
+    // it grew since): the buffer is sized by what there is to ship, so the few records of a
+    // short run do not fault in a batch-sized buffer, nor zero a huge page for it.
+    const std::uint64_t journal_size = size();
+    const std::uint64_t unread = journal_size > out.base ? journal_size - out.base : 0;
+    std::size_t want = unread < max_bytes ? std::max(static_cast<std::size_t>(unread), got_total + 1) : max_bytes;
     for (;;) {
         // Grown, never shrunk: a fresh buffer per read would cost its page faults on every
         // batch, for the whole journal.
