@@ -18,13 +18,14 @@ COPY . .
 # skips it, as does a missing source package: the build then embeds Debian's library.
 ARG PYHOST_PGO=1
 RUN if [ "$PYHOST_PGO" != 0 ]; then ./cmake/build_pgo_python.sh || echo "no PGO libpython: embedding Debian's"; fi
-# The reporter's libcurl, HTTP(S) over OpenSSL only, from Debian's source of the installed
-# libcurl4 (README, "Shipping to engines"); without it the reporter loads Debian's libcurl.so.4.
-RUN ./cmake/build_lean_curl.sh || echo "no libpyhost-curl.so.4: the reporter loads Debian's libcurl"
+# The reporter's libcurls, HTTP(S) over OpenSSL and plain HTTP, from Debian's source of the
+# installed libcurl4 (README, "Shipping to engines"); without them Debian's libcurl.so.4 is loaded.
+RUN ./cmake/build_lean_curl.sh || echo "no lean libcurls: the reporter loads Debian's libcurl"
 RUN cmake --preset release -DBUILD_TESTING=OFF \
  && cmake --build --preset release \
  && mkdir -p /out/lib \
- && if [ -f build/release/libpyhost-curl.so.4 ]; then cp build/release/libpyhost-curl.so.4 /out/lib/; fi
+ && for lib in libpyhost-curl.so.4 libpyhost-curl-http.so.4; do \
+      if [ -f "build/release/$lib" ]; then cp "build/release/$lib" /out/lib/; fi; done
 
 FROM debian:12-slim
 # The standard library and lib-dynload of the Debian python3.11 that pyhost embeds; libcurl for
@@ -34,7 +35,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3.11 libcurl4 libarchive13 ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/build/release/pyhost /usr/local/bin/pyhost
-# libpyhost-curl.so.4 when the build made it: the reporter looks in ../lib/pyhost/ from pyhost.
+# The lean libcurls when the build made them: the reporter looks in ../lib/pyhost/ from pyhost.
 COPY --from=build /out/lib/ /usr/local/lib/pyhost/
 # /usr/local/bin comes first on PATH: python3 and python now mean pyhost.
 RUN ln -s pyhost /usr/local/bin/python3 && ln -s pyhost /usr/local/bin/python

@@ -72,13 +72,13 @@ pgo_python() {
     fi
 }
 
-# The reporter's libcurl: HTTP(S) over OpenSSL only, built from Debian's source package of the
-# installed libcurl4 (cmake/build_lean_curl.sh: once per version, about 30 seconds), and put
-# beside pyhost by the build. Without it the reporter loads Debian's libcurl.so.4, which takes
-# 4 to 5 ms more CPU to load in every shipped run.
+# The reporter's libcurls, HTTP(S) over OpenSSL and plain HTTP, built from Debian's source
+# package of the installed libcurl4 (cmake/build_lean_curl.sh: once per version, about 45
+# seconds), and put beside pyhost by the build. Without them the reporter loads Debian's
+# libcurl.so.4, which takes 4 to 7 ms more CPU to load in every shipped run.
 lean_curl() {
     if ! "$top/cmake/build_lean_curl.sh"; then
-        echo "bootstrap: WARNING: no libpyhost-curl.so.4 (above: why); the reporter loads Debian's" \
+        echo "bootstrap: WARNING: no lean libcurls (above: why); the reporter loads Debian's" \
              "libcurl.so.4, which is slower to load" >&2
     fi
 }

@@ -1,10 +1,12 @@
 #include "reporter/curl_api.hpp"
 
+#include <cstdlib>
 #include <mutex>
 #include <vector>
 
 #include <dlfcn.h>
 #include <pthread.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "diag/log.hpp"
@@ -20,6 +22,7 @@ namespace {
 std::mutex g_loading;
 
 constexpr const char* k_lean_library = "libpyhost-curl.so.4";
+constexpr const char* k_lean_http_library = "libpyhost-curl-http.so.4";
 constexpr const char* k_debian_library = "libcurl.so.4";
 
 void lock_loading() { g_loading.lock(); }
@@ -35,28 +38,28 @@ bool resolve(void* library, const char* name, Function& out, std::string& error)
     return true;
 }
 
-// Paths to try, best first: the lean libcurl where the build or an installation puts it
-// relative to the executable, then Debian's by its soname.
-std::vector<std::string> candidate_libraries() {
-    std::vector<std::string> candidates;
+// Where the build or an installation puts a lean libcurl named `name`, relative to the
+// executable: beside it, then ../lib/pyhost/.
+std::vector<std::string> lean_paths(const char* name) {
+    std::vector<std::string> paths;
     char exe[4096];
     const ssize_t length = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (length > 0) {
         std::string directory(exe, static_cast<std::size_t>(length));
         directory.resize(directory.rfind('/') + 1);
-        candidates.push_back(directory + k_lean_library);
-        candidates.push_back(directory + "../lib/pyhost/" + k_lean_library);
+        paths.push_back(directory + name);
+        paths.push_back(directory + "../lib/pyhost/" + name);
     }
-    candidates.emplace_back(k_debian_library);
-    return candidates;
+    return paths;
 }
 
-// dlopen()s the first candidate that loads. A lean libcurl that exists but does not load (its
-// OpenSSL missing, a damaged file) is a warning, and Debian's is tried next; when none loads,
-// `error` names each failure.
-void* load_library(std::string& error) {
-    std::string lean_failure;
-    for (const std::string& path : candidate_libraries()) {
+// dlopen()s the first of `candidates` that loads. A lean libcurl that exists but does not load
+// (its OpenSSL missing, a damaged file) is a warning, and the next is tried; Debian's, by its
+// soname, is always tried when named. When none loads, `error` names each failure; a
+// candidate that does not exist is not one.
+void* load_library(const std::vector<std::string>& candidates, std::string& error) {
+    std::string lean_failures;
+    for (const std::string& path : candidates) {
         const bool lean = path != k_debian_library;
         if (lean && ::access(path.c_str(), F_OK) != 0) {
             continue;
@@ -66,55 +69,92 @@ void* load_library(std::string& error) {
         }
         const char* why = dlerror();
         if (lean) {
-            lean_failure = path + ": " + (why ? why : "unknown error");
-            PYHOST_LOG(warning) << "cannot load " << lean_failure << "; loading " << k_debian_library;
+            const std::string failure = path + ": " + (why ? why : "unknown error");
+            PYHOST_LOG(warning) << "cannot load " << failure << "; trying the next libcurl";
+            lean_failures += "; nor " + failure;
         } else {
             error = std::string("cannot load libcurl.so.4 (install libcurl4): ") + (why ? why : "unknown error");
-            if (!lean_failure.empty()) {
-                error += "; nor " + lean_failure;
-            }
         }
     }
+    error += lean_failures;
     return nullptr;
 }
 
-}  // namespace
+// One libcurl, loaded and initialized once.
+struct LoadedCurl {
+    std::once_flag once;
+    CurlApi api{};
+    const CurlApi* loaded = nullptr;
+    std::string error;
+};
 
-const CurlApi* curl_api(std::string& error) {
-    static std::once_flag once;
-    static CurlApi api{};
-    static const CurlApi* loaded = nullptr;
-    static std::string load_error;
-    std::call_once(once, [] {
-        pthread_atfork(lock_loading, unlock_loading, unlock_loading);
+const CurlApi* load_once(LoadedCurl& slot, const std::vector<std::string>& candidates, std::string& error) {
+    static std::once_flag atfork;
+    std::call_once(atfork, [] { pthread_atfork(lock_loading, unlock_loading, unlock_loading); });
+    std::call_once(slot.once, [&] {
         std::lock_guard loading(g_loading);
-        void* library = load_library(load_error);
+        void* library = load_library(candidates, slot.error);
         if (library == nullptr) {
             return;
         }
-        const bool ok = resolve(library, "curl_global_init", api.global_init, load_error) &&
-                        resolve(library, "curl_easy_init", api.easy_init, load_error) &&
-                        resolve(library, "curl_easy_cleanup", api.easy_cleanup, load_error) &&
-                        resolve(library, "curl_easy_setopt", api.easy_setopt, load_error) &&
-                        resolve(library, "curl_easy_perform", api.easy_perform, load_error) &&
-                        resolve(library, "curl_easy_getinfo", api.easy_getinfo, load_error) &&
-                        resolve(library, "curl_easy_strerror", api.easy_strerror, load_error) &&
-                        resolve(library, "curl_easy_reset", api.easy_reset, load_error) &&
-                        resolve(library, "curl_slist_append", api.slist_append, load_error) &&
-                        resolve(library, "curl_slist_free_all", api.slist_free_all, load_error);
+        CurlApi& api = slot.api;
+        const bool ok = resolve(library, "curl_global_init", api.global_init, slot.error) &&
+                        resolve(library, "curl_easy_init", api.easy_init, slot.error) &&
+                        resolve(library, "curl_easy_cleanup", api.easy_cleanup, slot.error) &&
+                        resolve(library, "curl_easy_setopt", api.easy_setopt, slot.error) &&
+                        resolve(library, "curl_easy_perform", api.easy_perform, slot.error) &&
+                        resolve(library, "curl_easy_getinfo", api.easy_getinfo, slot.error) &&
+                        resolve(library, "curl_easy_strerror", api.easy_strerror, slot.error) &&
+                        resolve(library, "curl_easy_reset", api.easy_reset, slot.error) &&
+                        resolve(library, "curl_slist_append", api.slist_append, slot.error) &&
+                        resolve(library, "curl_slist_free_all", api.slist_free_all, slot.error);
         if (!ok) {
             return;
         }
         if (api.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-            load_error = "curl_global_init failed";
+            slot.error = "curl_global_init failed";
             return;
         }
-        loaded = &api;
+        slot.loaded = &api;
     });
-    if (loaded == nullptr) {
-        error = load_error;
+    if (slot.loaded == nullptr) {
+        error = slot.error;
     }
-    return loaded;
+    return slot.loaded;
+}
+
+bool starts_with_https(const char* text) {
+    return text != nullptr && ::strncasecmp(text, "https://", 8) == 0;
+}
+
+}  // namespace
+
+CurlNeeds curl_needs(std::string_view url) {
+    if (url.size() >= 8 && ::strncasecmp(url.data(), "https://", 8) == 0) {
+        return CurlNeeds::tls;
+    }
+    // libcurl reaches an https:// proxy over TLS, whatever the URL's scheme.
+    for (const char* name : {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"}) {
+        if (starts_with_https(std::getenv(name))) {
+            return CurlNeeds::tls;
+        }
+    }
+    return CurlNeeds::plain_http;
+}
+
+const CurlApi* curl_api(CurlNeeds needs, std::string& error) {
+    static LoadedCurl with_tls;
+    static LoadedCurl plain_http;
+    if (needs == CurlNeeds::plain_http) {
+        std::string http_error;
+        if (const CurlApi* api = load_once(plain_http, lean_paths(k_lean_http_library), http_error)) {
+            return api;
+        }
+        // None built, or it did not load (said): the libcurl that also speaks TLS does HTTP too.
+    }
+    std::vector<std::string> candidates = lean_paths(k_lean_library);
+    candidates.emplace_back(k_debian_library);
+    return load_once(with_tls, candidates, error);
 }
 
 }  // namespace pyhost::reporter

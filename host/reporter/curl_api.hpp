@@ -5,15 +5,19 @@
 // to python3.11's own (bench/core.py). So the few functions the reporter uses are resolved
 // with dlopen()/dlsym() the first time a sink needs them.
 //
-// Which libcurl: libpyhost-curl.so.4 when it is beside the executable (the build puts it there)
-// or in ../lib/pyhost/ from it (an installation), else Debian's libcurl.so.4. The first is
-// built from Debian's source of the installed libcurl4 with HTTP(S) over OpenSSL only
-// (cmake/build_lean_curl.sh): 3 libraries to load instead of 31, 4 to 5 ms less CPU a run.
+// Which libcurl: cmake/build_lean_curl.sh builds two from Debian's source of the installed
+// libcurl4, and the build puts them beside the executable (an installation: in ../lib/pyhost/
+// from it). libpyhost-curl.so.4 speaks HTTP and HTTPS over OpenSSL, and needs OpenSSL's two
+// libraries where Debian's libcurl.so.4 needs 31: 4 to 5 ms less CPU a shipped run.
+// libpyhost-curl-http.so.4 speaks plain HTTP and needs the C library alone, another 2.4 ms
+// less (OpenSSL's loading and initialization), for sinks such as a local agent's. A caller
+// names what it needs; without the lean libraries, Debian's is loaded.
 #pragma once
 
 #include <curl/curl.h>
 
 #include <string>
+#include <string_view>
 
 namespace pyhost::reporter {
 
@@ -30,9 +34,20 @@ struct CurlApi {
     decltype(&curl_slist_free_all) slist_free_all;
 };
 
-// The loaded API, with curl_global_init() done, or nullptr (and `error` says why). Call it
-// before starting the threads that use curl: curl_global_init is not thread-safe.
-const CurlApi* curl_api(std::string& error);
+enum class CurlNeeds {
+    plain_http,  // http:// only: any libcurl will do, the one without TLS best
+    tls,         // https://, or an https:// proxy
+};
+
+// What requests to `url` need: TLS for an https:// URL, or when the environment names an
+// https:// proxy (http_proxy, https_proxy, all_proxy, in either case).
+CurlNeeds curl_needs(std::string_view url);
+
+// A loaded API that does what `needs` says, with curl_global_init() done, or nullptr (and
+// `error` says why). Each library is loaded once per process, under a lock that fork() waits
+// for; a process whose clients need both may have both loaded (each with its own global
+// state, which is libcurl's design).
+const CurlApi* curl_api(CurlNeeds needs, std::string& error);
 
 // An easy handle owned by one client (its connection cache is reused request after request),
 // cleaned up with it. get() is nullptr if curl_easy_init failed.

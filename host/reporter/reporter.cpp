@@ -203,7 +203,7 @@ bool Shipper::deliver(Batch& batch) {
 
 bool Shipper::make_client() {
     std::string error;
-    const CurlApi* curl = curl_api(error);
+    const CurlApi* curl = curl_api(curl_needs(m_sink.endpoint), error);
     if (curl == nullptr) {
         PYHOST_LOG(error) << "sink " << m_sink.redacted << ": " << error << "; nothing is shipped to it: `pyhost replay "
                           << m_tail.path() << "` ships it later";

@@ -83,11 +83,12 @@ FetchedSource fetch_from_s3(const std::string& catalogue, const std::string& id,
     if (!where) {
         throw storage::StorageError("FUNCTIONS_LOCATION: " + error);
     }
-    const reporter::CurlApi* curl = reporter::curl_api(error);
+    storage::S3Config config = storage::S3Config::from_environment();
+    const reporter::CurlApi* curl = reporter::curl_api(storage::curl_needs(config), error);
     if (curl == nullptr) {
         throw storage::StorageError(error);
     }
-    storage::S3Client client(*curl, storage::S3Config::from_environment(), reporter::TlsOptions::from_environment());
+    storage::S3Client client(*curl, std::move(config), reporter::TlsOptions::from_environment());
     std::string prefix = where->key;
     if (!prefix.empty() && !prefix.ends_with("/")) {
         prefix += "/";

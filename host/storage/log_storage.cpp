@@ -34,12 +34,13 @@ std::string upload(const std::string& source, const std::string& url, std::strin
     if (!where) {
         return error;
     }
-    const reporter::CurlApi* curl = reporter::curl_api(error);
-    if (curl == nullptr) {
-        return error;
-    }
     try {
-        S3Client client(*curl, S3Config::from_environment(), reporter::TlsOptions::from_environment());
+        S3Config config = S3Config::from_environment();
+        const reporter::CurlApi* curl = reporter::curl_api(curl_needs(config), error);
+        if (curl == nullptr) {
+            return error;
+        }
+        S3Client client(*curl, std::move(config), reporter::TlsOptions::from_environment());
         const S3Result result = client.put_file(*where, source, content_type);
         return result.ok ? std::string() : result.error;
     } catch (const StorageError& failure) {

@@ -851,4 +851,8 @@ S3Result S3Client::list(const std::string& bucket, const std::string& prefix, st
     }
 }
 
+reporter::CurlNeeds curl_needs(const S3Config& config) {
+    return reporter::curl_needs(config.endpoint.empty() ? std::string_view("https://") : config.endpoint);
+}
+
 }  // namespace pyhost::storage

@@ -17,7 +17,8 @@ from pyhost_test import PYHOST, PyhostTestCase, procs
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 import receivers  # noqa: E402
 
-LEAN_CURL = "libpyhost-curl.so.4"  # host/reporter/curl_api.hpp
+LEAN_CURL = "libpyhost-curl.so.4"  # host/reporter/curl_api.hpp: HTTP and HTTPS
+LEAN_HTTP_CURL = "libpyhost-curl-http.so.4"  # plain HTTP only
 
 
 def journal_records(path):
@@ -405,35 +406,52 @@ class FaultTests(ReporterTestCase):
             time.sleep(0.01)
         print(curl)
         """
+    LOADED_SSL = """
+        print("ssl:", any("libssl.so" in line for line in open("/proc/self/maps")))
+        """
 
     def test_the_lean_libcurl_beside_pyhost_is_loaded_else_debians(self):
-        # The build puts libpyhost-curl.so.4 (cmake/build_lean_curl.sh) beside pyhost when it
-        # could build it; it needs OpenSSL only, and Debian's libcurl.so.4 is not loaded.
+        # The build puts the lean libcurls (cmake/build_lean_curl.sh) beside pyhost when it
+        # could build them: for an http:// sink, the one without TLS, which needs the C library
+        # alone; neither OpenSSL nor Debian's libcurl.so.4 is loaded.
         collector = self.receiver(receivers.JsonLinesCollector)
-        beside = os.path.exists(os.path.join(os.path.dirname(PYHOST), LEAN_CURL))
-        code, out, err = self.run_shipped(self.LOADED_CURL, [collector.url("jsonl+http", "/")])
+        beside = os.path.exists(os.path.join(os.path.dirname(PYHOST), LEAN_HTTP_CURL))
+        code, out, err = self.run_shipped(self.LOADED_CURL + self.LOADED_SSL, [collector.url("jsonl+http", "/")])
         self.assertEqual((code, err), (0, b""))
-        self.assertEqual(out, repr([LEAN_CURL if beside else "libcurl.so.4.8.0"]).encode() + b"\n")
+        self.assertEqual(out.decode().splitlines(),
+                         [repr([LEAN_HTTP_CURL]), "ssl: False"] if beside else [repr(["libcurl.so.4.8.0"]), "ssl: True"])
         self.assert_delivered_everything(collector)
         if beside:
-            # Installed as the Dockerfile installs it: lib/pyhost/ beside pyhost's bin/.
+            # Installed as the Dockerfile installs them: lib/pyhost/ beside pyhost's bin/.
             installed = os.path.join(self.tmp, "lib", "pyhost")
             os.makedirs(installed)
-            shutil.copy2(os.path.join(os.path.dirname(PYHOST), LEAN_CURL), installed)
+            for name in (LEAN_CURL, LEAN_HTTP_CURL):
+                shutil.copy2(os.path.join(os.path.dirname(PYHOST), name), installed)
             collector = self.receiver(receivers.JsonLinesCollector)
             self.journal = os.path.join(self.tmp, "installed.jsonl")
             code, out, err = self.run_shipped(self.LOADED_CURL, [collector.url("jsonl+http", "/")],
                                               pyhost=self.pyhost_copy())
-            self.assertEqual((code, out, err), (0, repr([LEAN_CURL]).encode() + b"\n", b""))
+            self.assertEqual((code, out, err), (0, repr([LEAN_HTTP_CURL]).encode() + b"\n", b""))
             self.assert_delivered_everything(collector)
-            os.unlink(os.path.join(installed, LEAN_CURL))
-        # Without it, Debian's, and everything is delivered all the same.
+            for name in (LEAN_CURL, LEAN_HTTP_CURL):
+                os.unlink(os.path.join(installed, name))
+        # Without them, Debian's, and everything is delivered all the same.
         collector = self.receiver(receivers.JsonLinesCollector)
         self.journal = os.path.join(self.tmp, "without.jsonl")
         code, out, err = self.run_shipped(self.LOADED_CURL, [collector.url("jsonl+http", "/")],
                                           pyhost=self.pyhost_copy())
         self.assertEqual((code, out, err), (0, b"['libcurl.so.4.8.0']\n", b""))
         self.assert_delivered_everything(collector)
+
+    def test_an_https_proxy_in_the_environment_gets_the_libcurl_with_tls(self):
+        # libcurl reaches an https:// proxy over TLS whatever the sink's scheme. The proxy here
+        # accepts nothing: what matters is which library the shipper loaded for it.
+        collector = self.receiver(receivers.JsonLinesCollector)
+        beside = os.path.exists(os.path.join(os.path.dirname(PYHOST), LEAN_CURL))
+        code, out, _ = self.run_shipped(self.LOADED_CURL, [collector.url("jsonl+http", "/")],
+                                        extra_env={"HTTPS_PROXY": "https://127.0.0.1:9", "PYHOST_DRAIN_TIMEOUT": "1",
+                                                   "NO_PROXY": ""})
+        self.assertEqual((code, out), (0, repr([LEAN_CURL if beside else "libcurl.so.4.8.0"]).encode() + b"\n"))
 
     def test_one_dead_sink_does_not_hold_back_another(self):
         alive = self.receiver(receivers.JsonLinesCollector)

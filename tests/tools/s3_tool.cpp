@@ -57,7 +57,7 @@ int main(int argc, char** argv) {
     } catch (const storage::StorageError& e) {
         return fail(e.what());
     }
-    const reporter::CurlApi* curl = reporter::curl_api(error);
+    const reporter::CurlApi* curl = reporter::curl_api(storage::curl_needs(config), error);
     if (curl == nullptr) {
         return fail(error);
     }
