@@ -98,6 +98,7 @@ public:
             CursorStore& cursors, Shared& shared)
         : m_sink(sink),
           m_encoder(make_encoder(sink, identity)),
+          m_curl_needs(curl_needs(sink.endpoint)),
           m_tls(tls),
           m_tail(journal_path),
           m_cursors(cursors),
@@ -133,6 +134,9 @@ private:
 
     const Sink& m_sink;
     std::unique_ptr<Encoder> m_encoder;
+    // Read from the environment here, on the thread that starts the shippers: a shipper's own
+    // getenv() could race with the program changing its environment.
+    CurlNeeds m_curl_needs;
     TlsOptions m_tls;
     std::optional<HttpClient> m_client;  // made by make_client(), on the shipper's thread
     JournalTail m_tail;
@@ -203,7 +207,7 @@ bool Shipper::deliver(Batch& batch) {
 
 bool Shipper::make_client() {
     std::string error;
-    const CurlApi* curl = curl_api(curl_needs(m_sink.endpoint), error);
+    const CurlApi* curl = curl_api(m_curl_needs, error);
     if (curl == nullptr) {
         PYHOST_LOG(error) << "sink " << m_sink.redacted << ": " << error << "; nothing is shipped to it: `pyhost replay "
                           << m_tail.path() << "` ships it later";
