@@ -29,15 +29,6 @@
 # anything else: the reporter then loads Debian's libcurl.so.4.
 set -eu
 
-say() { echo "build_lean_curl: $*" >&2; }
-die() {
-    echo "build_lean_curl: error: $*" >&2
-    exit 1
-}
-
-sudo=""
-[ "$(id -u)" -eq 0 ] || sudo="sudo"
-
 . "$(dirname "$0")/debian_source.sh"
 
 version=$(installed_version libcurl4)
@@ -54,10 +45,7 @@ say "building libpyhost-curl.so.4 and libpyhost-curl-http.so.4 from Debian's sou
 install_missing_packages dpkg-dev cmake ninja-build libssl-dev
 ensure_deb_src curl "$version"
 work="$cache/build-curl-$version"
-$sudo mkdir -p "$cache"
-$sudo rm -rf "$work"
-$sudo mkdir -p "$work"
-[ "$(id -u)" -eq 0 ] || $sudo chown "$(id -u):$(id -g)" "$cache" "$work"
+fresh_work_dir "$work" "$cache"
 
 (cd "$work" && apt-get source --download-only "curl=$version") >"$work/source.log" 2>&1 ||
     die "the archive cannot serve the source of curl=$version: $work/source.log"

@@ -32,11 +32,7 @@
 # code. Those objects come from the earlier source, with PGO and LTO; the rest are Debian's.
 set -eu
 
-say() { echo "build_pgo_python: $*" >&2; }
-die() {
-    echo "build_pgo_python: error: $*" >&2
-    exit 1
-}
+. "$(dirname "$0")/debian_source.sh"
 
 # The build dependencies that change what goes into libpython3.11.a (pyconfig.h must come out
 # identical to Debian's: sys/sdt.h for --with-dtrace, bluetooth for the built-in _socket, zlib and
@@ -48,11 +44,6 @@ packages="
   libbz2-dev liblzma-dev libsqlite3-dev libssl-dev libffi-dev libreadline-dev libncursesw5-dev
   libgdbm-dev libdb-dev uuid-dev media-types netbase
 "
-
-sudo=""
-[ "$(id -u)" -eq 0 ] || sudo="sudo"
-
-. "$(dirname "$0")/debian_source.sh"
 
 version=$(installed_version libpython3.11-dev)
 [ -n "$version" ] || die "libpython3.11-dev is not installed (cmake/bootstrap.sh installs it)"
@@ -158,10 +149,7 @@ objects_changed_since() {
 started=$(date +%s)
 ensure_deb_src python3.11 "$version"
 work="$cache/build-$version"
-$sudo mkdir -p "$cache"
-$sudo rm -rf "$work"
-$sudo mkdir -p "$work"
-[ "$(id -u)" -eq 0 ] || $sudo chown "$(id -u):$(id -g)" "$cache" "$work"
+fresh_work_dir "$work" "$cache"
 
 # The source first (before installing anything), then the build dependencies, then the
 # extraction, which applies Debian's patches. The installed version's source, or else an earlier

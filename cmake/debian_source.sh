@@ -1,6 +1,25 @@
 # Shared by the scripts that build a library from Debian's source package of an installed
-# package (cmake/build_pgo_python.sh, cmake/build_lean_curl.sh). Sourced, not run: the caller
-# defines say() and die() and sets $sudo ("" as root, else "sudo").
+# package (cmake/build_pgo_python.sh, cmake/build_lean_curl.sh). Sourced, not run, right after
+# `set -eu`: messages are prefixed with the script's name.
+
+script_name=$(basename "$0" .sh)
+say() { echo "$script_name: $*" >&2; }
+die() {
+    echo "$script_name: error: $*" >&2
+    exit 1
+}
+
+sudo=""  # "" as root, else "sudo" for what needs root
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+
+# Makes $1 an empty directory under the cache directory $2 (both created as root when need
+# be, then handed to the user running the script).
+fresh_work_dir() {
+    $sudo mkdir -p "$2"
+    $sudo rm -rf "$1"
+    $sudo mkdir -p "$1"
+    [ "$(id -u)" -eq 0 ] || $sudo chown "$(id -u):$(id -g)" "$2" "$1"
+}
 
 # The installed version of package $1, or nothing.
 installed_version() {
