@@ -84,11 +84,8 @@ FetchedSource fetch_from_s3(const std::string& catalogue, const std::string& id,
         throw storage::StorageError("FUNCTIONS_LOCATION: " + error);
     }
     storage::S3Config config = storage::S3Config::from_environment();
-    const reporter::CurlApi* curl = reporter::curl_api(storage::curl_needs(config), error);
-    if (curl == nullptr) {
-        throw storage::StorageError(error);
-    }
-    storage::S3Client client(*curl, std::move(config), reporter::TlsOptions::from_environment());
+    const reporter::CurlApi& curl = storage::curl_for(config);
+    storage::S3Client client(curl, std::move(config), reporter::TlsOptions::from_environment());
     std::string prefix = where->key;
     if (!prefix.empty() && !prefix.ends_with("/")) {
         prefix += "/";

@@ -36,11 +36,8 @@ std::string upload(const std::string& source, const std::string& url, std::strin
     }
     try {
         S3Config config = S3Config::from_environment();
-        const reporter::CurlApi* curl = reporter::curl_api(curl_needs(config), error);
-        if (curl == nullptr) {
-            return error;
-        }
-        S3Client client(*curl, std::move(config), reporter::TlsOptions::from_environment());
+        const reporter::CurlApi& curl = curl_for(config);
+        S3Client client(curl, std::move(config), reporter::TlsOptions::from_environment());
         const S3Result result = client.put_file(*where, source, content_type);
         return result.ok ? std::string() : result.error;
     } catch (const StorageError& failure) {

@@ -851,8 +851,14 @@ S3Result S3Client::list(const std::string& bucket, const std::string& prefix, st
     }
 }
 
-reporter::CurlNeeds curl_needs(const S3Config& config) {
-    return reporter::curl_needs(config.endpoint.empty() ? std::string_view("https://") : config.endpoint);
+const reporter::CurlApi& curl_for(const S3Config& config) {
+    std::string error;
+    const reporter::CurlApi* curl =
+        reporter::curl_api(reporter::curl_needs(config.endpoint.empty() ? std::string_view("https://") : config.endpoint), error);
+    if (curl == nullptr) {
+        throw StorageError(error);
+    }
+    return *curl;
 }
 
 }  // namespace pyhost::storage

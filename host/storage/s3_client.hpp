@@ -70,9 +70,10 @@ struct S3Config {
     static S3Config from_environment();
 };
 
-// What requests to the store need of libcurl: TLS for AWS itself (an empty endpoint) and for
-// an https:// endpoint (see reporter::curl_needs).
-reporter::CurlNeeds curl_needs(const S3Config& config);
+// The libcurl for requests to the store, loaded once: one with TLS for AWS itself (an empty
+// endpoint) and for an https:// endpoint (see reporter::curl_needs). Throws StorageError
+// saying why when none loads.
+const reporter::CurlApi& curl_for(const S3Config& config);
 
 // Where requests for `key` in `bucket` go (an empty key: the bucket itself).
 struct S3Address {

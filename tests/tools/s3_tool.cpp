@@ -52,14 +52,12 @@ int main(int argc, char** argv) {
         return fail(error);
     }
     storage::S3Config config;
+    const reporter::CurlApi* curl = nullptr;
     try {
         config = storage::S3Config::from_environment();
+        curl = &storage::curl_for(config);
     } catch (const storage::StorageError& e) {
         return fail(e.what());
-    }
-    const reporter::CurlApi* curl = reporter::curl_api(storage::curl_needs(config), error);
-    if (curl == nullptr) {
-        return fail(error);
     }
     storage::S3Client client(*curl, std::move(config), reporter::TlsOptions::from_environment());
     storage::S3Result result;
