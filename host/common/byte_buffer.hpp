@@ -54,7 +54,7 @@ public:
         size = std::max(size, 2 * m_size);
         Storage bigger = allocate(size);
         if (keep > 0) {
-            std::memcpy(bigger.get(), m_data.get(), keep < m_size ? keep : m_size);
+            std::memcpy(bigger.get(), m_data.get(), std::min(keep, m_size));
         }
         m_data = std::move(bigger);
         m_size = size;
