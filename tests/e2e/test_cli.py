@@ -1,4 +1,5 @@
 """pyhost's own command line, and its absence under a python name."""
+import os
 import re
 import signal
 
@@ -99,3 +100,28 @@ class DiagnosticsTests(PyhostTestCase):
         code, _, err = self.run_logged("-c", "pass", level="loud")
         self.assertEqual(code, 0)
         self.assertIn(b"PYHOST_LOG_LEVEL=loud is not one of", err)
+
+
+class StartupTests(PyhostTestCase):
+    # host/interp/prefault_data.cpp: the executable's .data (CPython's static objects) is made
+    # resident and private in one call before main(), not one copy-on-write fault per page.
+    SMAPS_OF_OWN_DATA = r"""
+import sys
+exe = sys.argv[1]
+mapping = None
+for line in open("/proc/self/smaps"):
+    fields = line.split()
+    if fields[0].endswith(":"):
+        if mapping is not None and fields[0] in ("Size:", "Anonymous:"):
+            print(fields[0], fields[1])
+    else:  # a mapping's first line; .data is the executable's one writable mapping of its file
+        mapping = fields if fields[1] == "rw-p" and fields[5:] == [exe] else None
+"""
+
+    def test_the_executables_data_is_private_before_any_python_runs(self):
+        code, out, err = self.run_pyhost("-S", "-c", self.SMAPS_OF_OWN_DATA, os.path.realpath(PYHOST))
+        self.assertEqual((code, err), (0, b""))
+        sizes = dict(line.split() for line in out.decode().splitlines())
+        self.assertGreater(int(sizes["Size:"]), 512, out)  # CPython's .data: over a megabyte
+        # Every page copied, also those the interpreter's start never writes to.
+        self.assertEqual(sizes["Anonymous:"], sizes["Size:"], out)
