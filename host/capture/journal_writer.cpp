@@ -96,8 +96,9 @@ JournalWriter::JournalWriter(std::string journal_path, std::string text_log_path
     if (created) {
         m_text_reserve.attach(m_text_fd);
     }
-    for (PartialLine& partial : m_partial) {
-        partial.bytes.reserve(k_max_line);
+    m_partial_bytes = std::make_unique_for_overwrite<char[]>(m_partial.size() * k_max_line);
+    for (std::size_t i = 0; i < m_partial.size(); ++i) {
+        m_partial[i].bytes = m_partial_bytes.get() + i * k_max_line;
     }
 }
 
@@ -142,7 +143,7 @@ JournalWriter::PartialLine* JournalWriter::partial_line(const LineKey& key) {
         if (partial.key == key) {
             return m_last_partial = &partial;
         }
-        if (partial.bytes.empty() && free_slot == nullptr) {
+        if (partial.empty() && free_slot == nullptr) {
             free_slot = &partial;
         }
     }
@@ -177,7 +178,7 @@ void JournalWriter::handle_stream(const Prelude& prelude, std::string_view bytes
     while (!bytes.empty()) {
         const auto newline = bytes.find('\n');
         std::string_view piece = bytes.substr(0, newline);
-        if (partial == nullptr || (partial->bytes.empty() && newline != std::string_view::npos && piece.size() <= k_max_line)) {
+        if (partial == nullptr || (partial->empty() && newline != std::string_view::npos && piece.size() <= k_max_line)) {
             // The common case, a whole line, needs no copy. (Without a slot, a piece is a
             // record of its own, never lost, marked continued when its line goes on.)
             while (piece.size() > k_max_line) {
@@ -186,25 +187,26 @@ void JournalWriter::handle_stream(const Prelude& prelude, std::string_view bytes
             }
             emit_line(key, prelude.ts_micros, piece, newline == std::string_view::npos);
         } else {
-            if (partial->bytes.empty()) {
+            if (partial->empty()) {
                 partial->ts_micros = prelude.ts_micros;
             }
             // Filled up to k_max_line at most (its reserve): a full one is a record marked
             // continued, and the line goes on in the next.
             for (;;) {
-                const std::size_t take = std::min(piece.size(), k_max_line - partial->bytes.size());
-                partial->bytes.append(piece.substr(0, take));
+                const std::size_t take = std::min(piece.size(), k_max_line - partial->size);
+                std::memcpy(partial->bytes + partial->size, piece.data(), take);
+                partial->size += take;
                 piece.remove_prefix(take);
                 if (piece.empty()) {
                     break;
                 }
-                emit_line(key, partial->ts_micros, partial->bytes, true);
-                partial->bytes.clear();
+                emit_line(key, partial->ts_micros, partial->text(), true);
+                partial->size = 0;
                 partial->ts_micros = prelude.ts_micros;
             }
             if (newline != std::string_view::npos) {
-                emit_line(key, partial->ts_micros, partial->bytes, false);
-                partial->bytes.clear();
+                emit_line(key, partial->ts_micros, partial->text(), false);
+                partial->size = 0;
             }
         }
         if (newline == std::string_view::npos) {
@@ -419,9 +421,9 @@ void JournalWriter::note(std::string_view level, std::string_view message, std::
 
 void JournalWriter::flush_partial_lines() {
     for (PartialLine& partial : m_partial) {
-        if (!partial.bytes.empty()) {
-            emit_line(partial.key, partial.ts_micros, partial.bytes, false);
-            partial.bytes.clear();
+        if (!partial.empty()) {
+            emit_line(partial.key, partial.ts_micros, partial.text(), false);
+            partial.size = 0;
         }
     }
 }

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <array>
 #include <string>
 #include <tuple>
@@ -60,12 +61,15 @@ private:
         std::uint8_t fd;
         auto operator<=>(const LineKey&) const = default;
     };
-    // A line not yet ended by a newline, for one (pid, stream, fd). Its buffer is reserved
-    // at construction and holds at most k_max_line bytes: see m_journal.
+    // A line not yet ended by a newline, for one (pid, stream, fd). Its k_max_line bytes are
+    // its slice of m_partial_bytes, reserved at construction (see m_journal) and never grown.
     struct PartialLine {
-        LineKey key{};  // whose line `bytes` is, while it is not empty
-        std::string bytes;
+        LineKey key{};  // whose line `bytes` holds, while it is not empty
+        char* bytes = nullptr;
+        std::size_t size = 0;
         std::int64_t ts_micros = 0;
+        bool empty() const { return size == 0; }
+        std::string_view text() const { return {bytes, size}; }
     };
     PartialLine* partial_line(const LineKey& key);
     // Makes sure the next `bound` bytes fit in `buffer` (m_journal or m_text) without growing
@@ -119,6 +123,11 @@ private:
     // One per stream a run can have (stdout, stderr, native fd 1, fd 2, both), and room to
     // spare; the last one used is looked at first.
     std::array<PartialLine, 8> m_partial;
+    // Their bytes: one allocation, large enough for malloc() to make it a mapping of its own,
+    // whose pages are faulted in when a partial line first reaches them. (Eight 64 KiB strings
+    // came from the heap: brk() calls, and a page fault for each one's header, in every
+    // captured run.)
+    std::unique_ptr<char[]> m_partial_bytes;
     PartialLine* m_last_partial = nullptr;
 };
 
