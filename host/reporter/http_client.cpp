@@ -298,13 +298,18 @@ std::string gzip(std::string_view data) {
 std::size_t zstd_into(std::string_view data, ByteBuffer& out) {
     // Level 1: on journal text, batch by batch, about 2.4 GB/s and 80:1 here, against
     // libdeflate's 0.9 GB/s and 29:1 (negative levels gain 10-25% in speed for a third of the
-    // ratio). No content checksum (zstd's default, and what HTTP senders of zstd send): TCP
-    // and TLS carry the body, and the frame's XXH64 was an eighth of the compression time,
-    // paid again by the receiver. One context per thread, reused.
+    // ratio). A 128 KiB window instead of level 1's 512 KiB: records repeat their neighbours,
+    // not text half a megabyte back, so it costs little ratio (a print flood's 4 MiB batches:
+    // 83:1 -> 68:1) for 10% less time (0.066 -> 0.059 s for 168 MB, best of 12), and a
+    // receiver decodes it in a quarter of the memory. No content checksum (zstd's default, and
+    // what HTTP senders of zstd send): TCP and TLS carry the body, and the frame's XXH64 was an
+    // eighth of the compression time, paid again by the receiver. One context per thread,
+    // reused.
     struct Compressor {
         ZSTD_CCtx* handle = ZSTD_createCCtx();
         Compressor() {
-            if (handle != nullptr && ZSTD_isError(ZSTD_CCtx_setParameter(handle, ZSTD_c_compressionLevel, 1))) {
+            if (handle != nullptr && (ZSTD_isError(ZSTD_CCtx_setParameter(handle, ZSTD_c_compressionLevel, 1)) ||
+                                      ZSTD_isError(ZSTD_CCtx_setParameter(handle, ZSTD_c_windowLog, 17)))) {
                 ZSTD_freeCCtx(handle);
                 handle = nullptr;
             }
