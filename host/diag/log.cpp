@@ -1,18 +1,13 @@
 #include "diag/log.hpp"
 
-#include <atomic>
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
-#include <mutex>
-
-#include <boost/core/null_deleter.hpp>
-#include <boost/log/core.hpp>
-#include <boost/log/expressions.hpp>
-#include <boost/log/sinks/sync_frontend.hpp>
-#include <boost/log/sinks/text_ostream_backend.hpp>
-#include <boost/log/sources/record_ostream.hpp>
-#include <boost/log/sources/severity_logger.hpp>
-#include <boost/log/utility/manipulators/add_value.hpp>
+#include <new>
+#include <string>
 
 #include <unistd.h>
 
@@ -37,60 +32,23 @@ Level read_threshold() noexcept {
 
 thread_local bool t_writing = false;
 
-// stderr by write(2) itself, not through C stdio: under capture, fd 2 may be a pipe that
-// pyhost reads as the program's native output, and the write() hook must see (and route)
-// these bytes. One write() per record keeps records whole when threads log at once.
-class StderrBuffer : public std::streambuf {
-protected:
-    std::streamsize xsputn(const char* data, std::streamsize size) override {
-        m_line.append(data, static_cast<std::size_t>(size));
-        return size;
-    }
-    int_type overflow(int_type c) override {
-        if (c != traits_type::eof()) {
-            m_line += static_cast<char>(c);
+// Writes all of `text` to fd 2 by write(2) itself, not through C stdio: under capture, fd 2
+// may be a pipe that pyhost reads as the program's native output, and the write() hook must
+// see (and route) these bytes. One write() per record keeps records whole when threads log at
+// once (a pipe takes up to PIPE_BUF bytes in one piece; a terminal or an O_APPEND file, a
+// whole write).
+void write_stderr(std::string_view text) noexcept {
+    std::size_t done = 0;
+    while (done < text.size()) {
+        const ssize_t n = ::write(2, text.data() + done, text.size() - done);
+        if (n < 0 && errno == EINTR) {
+            continue;
         }
-        return traits_type::not_eof(c);
-    }
-    int sync() override {
-        std::size_t done = 0;
-        while (done < m_line.size()) {
-            const ssize_t n = ::write(2, m_line.data() + done, m_line.size() - done);
-            if (n <= 0) {
-                break;
-            }
-            done += static_cast<std::size_t>(n);
+        if (n <= 0) {
+            break;
         }
-        m_line.clear();
-        return 0;
+        done += static_cast<std::size_t>(n);
     }
-
-private:
-    std::string m_line;
-};
-
-using Logger = boost::log::sources::severity_logger_mt<Level>;
-
-// Set up on first use: a synchronous stderr sink, so a record is on the terminal before the
-// statement that wrote it returns (diagnostics around a crash must not sit in a queue).
-Logger& logger() {
-    static Logger* instance = [] {
-        namespace logging = boost::log;
-        namespace expr = boost::log::expressions;
-        using Backend = logging::sinks::text_ostream_backend;
-        auto backend = boost::make_shared<Backend>();
-        static StderrBuffer buffer;
-        static std::ostream stream(&buffer);
-        backend->add_stream(boost::shared_ptr<std::ostream>(&stream, boost::null_deleter()));
-        backend->auto_flush(true);
-        auto sink = boost::make_shared<logging::sinks::synchronous_sink<Backend>>(backend);
-        sink->set_formatter(expr::stream << "pyhost[" << expr::attr<pid_t>("Pid") << "]: "
-                                         << expr::attr<std::string_view>("LevelName") << ": "
-                                         << expr::smessage);
-        logging::core::get()->add_sink(sink);
-        return new Logger();  // intentionally immortal: records may be written during exit
-    }();
-    return *instance;
 }
 
 }  // namespace
@@ -116,13 +74,29 @@ void write(Level level, std::string_view message) noexcept {
     }
     const bool previous = t_writing;
     t_writing = true;
-    try {
-        BOOST_LOG_SEV(logger(), level) << boost::log::add_value("Pid", ::getpid())
-                                       << boost::log::add_value("LevelName", name_of(level))
-                                       << message;
-    } catch (...) {
-        // Diagnostics must never take the program down; fall back to a raw write.
-        std::cerr << "pyhost: " << name_of(level) << ": " << message << '\n';
+    // "pyhost[PID]: LEVEL: message", formatted on the stack when it fits (diagnostics are
+    // written where allocating is unwelcome, and when memory ran out).
+    char prefix[48];
+    const int length = std::snprintf(prefix, sizeof prefix, "pyhost[%d]: %.*s: ", static_cast<int>(::getpid()),
+                                     static_cast<int>(name_of(level).size()), name_of(level).data());
+    const std::string_view head(prefix, static_cast<std::size_t>(std::max(length, 0)));
+    char line[1024];
+    if (head.size() + message.size() + 1 <= sizeof line) {
+        std::memcpy(line, head.data(), head.size());
+        std::memcpy(line + head.size(), message.data(), message.size());
+        line[head.size() + message.size()] = '\n';
+        write_stderr(std::string_view(line, head.size() + message.size() + 1));
+    } else {
+        try {
+            std::string record;
+            record.reserve(head.size() + message.size() + 1);
+            record.append(head).append(message) += '\n';
+            write_stderr(record);
+        } catch (const std::bad_alloc&) {
+            write_stderr(head);  // no memory for one buffer: three writes
+            write_stderr(message);
+            write_stderr("\n");
+        }
     }
     t_writing = previous;
 }

@@ -1,9 +1,11 @@
 // pyhost's own diagnostics (never the program's output).
 //
-// Records go through Boost.Log to stderr, filtered by PYHOST_LOG_LEVEL
-// (trace, debug, info, warning, error, off; default: error). The Boost.Log core is set up
-// lazily on the first record that passes the threshold, so a run that logs nothing pays
-// one integer comparison per call site and nothing at start-up.
+// Records go to stderr as "pyhost[PID]: LEVEL: message", one write() each, filtered by
+// PYHOST_LOG_LEVEL (trace, debug, info, warning, error, off; default: error): a run that
+// logs nothing pays one integer comparison per call site. Not Boost.Log, which pyhost used
+// until 2026-12-06: its static initializers, and those of Boost.Thread and Boost.Filesystem
+// that it brings, ran at every start whether anything was logged or not (see README,
+// "Benchmarks").
 #pragma once
 
 #include <sstream>
