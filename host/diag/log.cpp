@@ -5,7 +5,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <iostream>
 #include <new>
 #include <string>
 
@@ -23,8 +22,8 @@ Level read_threshold() noexcept {
     Level level = Level::error;
     if (word != nullptr && *word != '\0' && !parse_level(word, level)) {
         // A typo must not silence errors; say so once, in the format of any other record.
-        std::cerr << "pyhost: warning: PYHOST_LOG_LEVEL=" << word
-                  << " is not one of trace, debug, info, warning, error, off; using error\n";
+        to_stderr("pyhost: warning: PYHOST_LOG_LEVEL=", word,
+                  " is not one of trace, debug, info, warning, error, off; using error\n");
         level = Level::error;
     }
     return level;
@@ -100,6 +99,8 @@ void write(Level level, std::string_view message) noexcept {
     }
     t_writing = previous;
 }
+
+void to_stderr(std::string_view text) noexcept { (void)std::fwrite(text.data(), 1, text.size(), stderr); }
 
 bool writing_now() noexcept { return t_writing; }
 

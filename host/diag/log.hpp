@@ -9,6 +9,7 @@
 #pragma once
 
 #include <sstream>
+#include <string>
 #include <string_view>
 
 namespace pyhost::diag {
@@ -25,6 +26,24 @@ inline bool enabled(Level level) noexcept { return level >= threshold() && level
 
 // Emits one record. Thread-safe; never throws.
 void write(Level level, std::string_view message) noexcept;
+
+// Text of pyhost's own on stderr as it is (a usage error, what a command did): the parts, in
+// one write through C stdio's unbuffered stderr (where std::cerr's bytes went, so capture
+// records them as native output of fd 2, as before). pyhost does not use std::cerr nor
+// std::cout: <iostream>'s static initializer (the eight standard streams and the classic
+// locale) cost every start 90 us here (a static C++ `int main() {}` with and without it,
+// 1,500 interleaved runs), and pyhost starts far more often than it prints.
+void to_stderr(std::string_view text) noexcept;
+template <class... Parts>
+void to_stderr(const Parts&... parts) noexcept {
+    try {
+        std::string text;
+        (text.append(std::string_view(parts)), ...);
+        to_stderr(std::string_view(text));
+    } catch (...) {
+        (to_stderr(std::string_view(parts)), ...);  // no memory: a write per part
+    }
+}
 
 // True while this thread writes a diagnostic to stderr. The capture write() hook sends those
 // bytes to the console only: pyhost's diagnostics are never the program's output.

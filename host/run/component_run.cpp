@@ -4,11 +4,11 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
-#include <iostream>
 
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "diag/log.hpp"
 #include "init/init_parent.hpp"
 #include "reporter/sink.hpp"
 #include "run/program_run.hpp"
@@ -59,10 +59,10 @@ int run_component(const cli::Invocation& invocation) {
         reports_to_engine = reports_to_engine || sink.kind == reporter::SinkKind::splight;
     }
     if (!reports_to_engine) {
-        std::cerr << "pyhost: run-component: SPLIGHT_PLATFORM_API_HOST, SPLIGHT_ACCESS_ID and SPLIGHT_SECRET_KEY "
-                     "are not all set: the component's logs and status are not reported to the engine"
-                  << (run.capture.journal_path.empty() ? "" : " (they are in " + run.capture.journal_path + ")")
-                  << '\n';
+        diag::to_stderr("pyhost: run-component: SPLIGHT_PLATFORM_API_HOST, SPLIGHT_ACCESS_ID and SPLIGHT_SECRET_KEY "
+                        "are not all set: the component's logs and status are not reported to the engine",
+                        run.capture.journal_path.empty() ? "" : " (they are in " + run.capture.journal_path + ")",
+                        "\n");
     }
     return run_program(run);
 }

@@ -5,7 +5,6 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
-#include <iostream>
 #include <optional>
 
 #include <sys/resource.h>
@@ -253,7 +252,7 @@ int run_function(const cli::Invocation& invocation) {
         // The child: the function itself.
         log.release_lock();
         if (::chdir(root.c_str()) != 0) {
-            std::cerr << "pyhost: function: cannot enter " << root << ": " << std::strerror(errno) << '\n';
+            diag::to_stderr("pyhost: function: cannot enter ", root, ": ", std::strerror(errno), "\n");
             return 2;
         }
         if (request.session_info_given) {
@@ -280,15 +279,15 @@ int run_function(const cli::Invocation& invocation) {
         delivered = reporter::replay(std::move(shipping)) == 0;
     }
     if (const std::string error = log.save(); !error.empty()) {
-        std::cerr << "pyhost: function: " << error << "; it stays in " << state_directory()
-                  << "/spool and `pyhost replay` saves it\n";
+        diag::to_stderr("pyhost: function: ", error, "; it stays in ", state_directory(),
+                        "/spool and `pyhost replay` saves it\n");
     } else if (delivered) {
         log.remove();
     }
     if (request.keep) {
         PYHOST_LOG(info) << "function: run directory kept: " << run_directory;
     } else if (const std::string error = storage::remove_tree(run_directory); !error.empty()) {
-        std::cerr << "pyhost: function: " << error << '\n';
+        diag::to_stderr("pyhost: function: ", error, "\n");
     }
     return outcome.shell_status();
 }

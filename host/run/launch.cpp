@@ -1,8 +1,10 @@
 #include "run/launch.hpp"
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
-#include <iostream>
+#include <sstream>
+#include <string_view>
 
 #include <unistd.h>
 
@@ -18,11 +20,19 @@
 namespace pyhost::run {
 namespace {
 
+// pyhost's own text on stdout, through C stdio (not std::cout: see diag::to_stderr()),
+// flushed before the interpreter prints after it.
+void write_stdout(std::string_view text) {
+    (void)std::fwrite(text.data(), 1, text.size(), stdout);
+    (void)std::fflush(stdout);
+}
+
 // CPython's own command line (python3's drop-in).
 int run_python_command(const cli::Invocation& invocation) {
     if (invocation.preamble == cli::Preamble::short_usage) {
-        cli::print_short_usage(std::cout);
-        std::cout.flush();
+        std::ostringstream usage;
+        cli::print_short_usage(usage);
+        write_stdout(usage.view());
     }
     init::become_init_if_needed(init::init_mode_from_environment());
     ProgramRun run = prepare_run(
@@ -38,11 +48,14 @@ int execute(const cli::Invocation& invocation) {
     case cli::Command::replay:
         return replay(invocation);
     case cli::Command::help:
-        cli::print_help(std::cout, invocation.help_topic);
+    {
+        std::ostringstream help;
+        cli::print_help(help, invocation.help_topic);
+        write_stdout(help.view());
         if (!invocation.help_topic.empty()) {
             return 0;
         }
-        std::cout.flush();
+    }
         return interp::print_python_usage(invocation.argv0);
     case cli::Command::run_component:
         return run_component(invocation);

@@ -4,10 +4,10 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
-#include <iostream>
 
 #include <unistd.h>
 
+#include "diag/log.hpp"
 #include "reporter/reporter.hpp"
 #include "run/program_run.hpp"
 #include "storage/log_storage.hpp"
@@ -30,7 +30,7 @@ bool deliver(storage::SpooledLog& log, const reporter::Config& sinks) {
         delivered = reporter::replay(std::move(config)) == 0;
     }
     if (const std::string error = log.save(); !error.empty()) {
-        std::cerr << "pyhost: replay: " << error << '\n';
+        diag::to_stderr("pyhost: replay: ", error, "\n");
         return false;
     }
     if (delivered) {
@@ -72,9 +72,9 @@ int replay(const cli::Invocation& invocation) {
     if (!sinks.sinks.empty()) {
         complete = reporter::replay_directory(sinks, state_directory() + "/runs") == 0 && complete;
     } else if (spooled.empty()) {
-        std::cerr << "pyhost: replay: nothing to do: no execution log waits in " << spool
-                  << ", and no sink is configured (PYHOST_SINKS, --sink URL, or the SPLIGHT_* variables) "
-                     "to ship journals to\n";
+        diag::to_stderr("pyhost: replay: nothing to do: no execution log waits in ", spool,
+                        ", and no sink is configured (PYHOST_SINKS, --sink URL, or the SPLIGHT_* variables) "
+                        "to ship journals to\n");
     }
     return complete ? 0 : 1;
 }

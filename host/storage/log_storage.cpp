@@ -5,7 +5,6 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
-#include <iostream>
 #include <sstream>
 #include <tuple>
 
@@ -150,7 +149,7 @@ std::vector<SpooledLog> SpooledLog::pending(const std::string& spool) {
         const boost::json::value* saved = fields != nullptr ? fields->if_contains("saved") : nullptr;
         log.m_saved = saved != nullptr && saved->is_bool() && saved->as_bool();
         if (log.m_journal.empty() || log.m_target.empty() || (driver != "s3" && driver != "local")) {
-            std::cerr << "pyhost: replay: " << log.m_marker << " is not a spooled log's marker; left alone\n";
+            diag::to_stderr("pyhost: replay: ", log.m_marker, " is not a spooled log's marker; left alone\n");
             continue;
         }
         out.push_back(std::move(log));
