@@ -8,7 +8,7 @@ FROM debian:12 AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake ninja-build python3.11 python3.11-dev libpython3.11-dev \
-      libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev \
+      libboost1.81-dev libboost-json1.81-dev \
       libcurl4-openssl-dev zlib1g-dev libdeflate-dev libzstd-dev libarchive-dev catch2 \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src

@@ -16,7 +16,7 @@ cd "$top"
 packages="
   build-essential cmake ninja-build
   python3.11 python3.11-dev libpython3.11-dev python3.11-venv libpython3.11-testsuite
-  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
+  libboost1.81-dev libboost-json1.81-dev
   libcurl4-openssl-dev zlib1g-dev libdeflate-dev libzstd-dev python3-requests python3-zstandard python3-numpy
   libarchive-dev
   catch2
