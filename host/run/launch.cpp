@@ -47,16 +47,15 @@ int execute(const cli::Invocation& invocation) {
     switch (invocation.command) {
     case cli::Command::replay:
         return replay(invocation);
-    case cli::Command::help:
-    {
+    case cli::Command::help: {
         std::ostringstream help;
         cli::print_help(help, invocation.help_topic);
         write_stdout(help.view());
         if (!invocation.help_topic.empty()) {
             return 0;
         }
-    }
         return interp::print_python_usage(invocation.argv0);
+    }
     case cli::Command::run_component:
         return run_component(invocation);
     case cli::Command::function:
