@@ -4,7 +4,6 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <new>
 #include <string>
 
@@ -73,29 +72,21 @@ void write(Level level, std::string_view message) noexcept {
     }
     const bool previous = t_writing;
     t_writing = true;
-    // "pyhost[PID]: LEVEL: message", formatted on the stack when it fits (diagnostics are
-    // written where allocating is unwelcome, and when memory ran out).
-    char prefix[48];
-    const int length = std::snprintf(prefix, sizeof prefix, "pyhost[%d]: %.*s: ", static_cast<int>(::getpid()),
+    // "pyhost[PID]: LEVEL: message" in one write(). (The message comes from Record's
+    // ostringstream: this is not a path that avoids allocating.)
+    char head[48];
+    const int length = std::snprintf(head, sizeof head, "pyhost[%d]: %.*s: ", static_cast<int>(::getpid()),
                                      static_cast<int>(name_of(level).size()), name_of(level).data());
-    const std::string_view head(prefix, static_cast<std::size_t>(std::max(length, 0)));
-    char line[1024];
-    if (head.size() + message.size() + 1 <= sizeof line) {
-        std::memcpy(line, head.data(), head.size());
-        std::memcpy(line + head.size(), message.data(), message.size());
-        line[head.size() + message.size()] = '\n';
-        write_stderr(std::string_view(line, head.size() + message.size() + 1));
-    } else {
-        try {
-            std::string record;
-            record.reserve(head.size() + message.size() + 1);
-            record.append(head).append(message) += '\n';
-            write_stderr(record);
-        } catch (const std::bad_alloc&) {
-            write_stderr(head);  // no memory for one buffer: three writes
-            write_stderr(message);
-            write_stderr("\n");
-        }
+    const std::string_view prefix(head, static_cast<std::size_t>(std::clamp(length, 0, static_cast<int>(sizeof head) - 1)));
+    try {
+        std::string record;
+        record.reserve(prefix.size() + message.size() + 1);
+        record.append(prefix).append(message) += '\n';
+        write_stderr(record);
+    } catch (const std::bad_alloc&) {
+        write_stderr(prefix);  // no memory for the record: three writes
+        write_stderr(message);
+        write_stderr("\n");
     }
     t_writing = previous;
 }
