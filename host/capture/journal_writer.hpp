@@ -2,10 +2,10 @@
 // Runs on the capture thread only; never touches Python.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
-#include <array>
 #include <string>
 #include <tuple>
 

@@ -110,7 +110,7 @@ import sys
 exe = sys.argv[1]
 mapping = None
 for line in open("/proc/self/smaps"):
-    fields = line.split()
+    fields = line.rstrip("\n").split(None, 5)  # the sixth, a path, may hold spaces
     if fields[0].endswith(":"):
         if mapping is not None and fields[0] in ("Size:", "Anonymous:"):
             print(fields[0], fields[1])
