@@ -32,12 +32,17 @@ for _ in range(5):
 # Meanwhile, subprocess must still see its own children's statuses (pitfall 3).
 statuses = {subprocess.run(["sh", "-c", "exit 7"]).returncode for _ in range(40)}
 time.sleep(0.6)
+# Only this program's and its parent's children: the orphans are re-parented to the parent (the
+# init parent) or, when this program is PID 1 itself, to it. Outside a PID namespace /proc
+# holds every process of the machine, and another program's zombie is not this one's.
+ours = {os.getpid(), os.getppid()}
 zombies = []
 for pid in filter(str.isdigit, os.listdir("/proc")):
     try:
         with open(f"/proc/{pid}/stat") as f:
-            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
-                zombies.append(pid)
+            state, ppid = f.read().rsplit(")", 1)[1].split()[:2]
+        if state == "Z" and int(ppid) in ours:
+            zombies.append(pid)
     except OSError:
         pass
 print("subprocess statuses", sorted(statuses))
